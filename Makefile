@@ -1,0 +1,36 @@
+# jupyter-mlops: the two commands a new user needs (see README.md).
+#   make lab   - virtual environment, install, JupyterLab on 127.0.0.1 in examples/
+#   make test  - install everything the tests need and run them all
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: lab test install lint pytest ui-tests clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+lab: install
+	cd examples && $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1
+
+lint:
+	$(BIN)/ruff check jupyter_mlops tests benchmarks
+	$(BIN)/ruff format --check jupyter_mlops tests benchmarks
+	cd labextension && $(BIN)/jlpm lint:check
+
+pytest:
+	$(BIN)/python -m pytest
+
+ui-tests:
+	MLOPS_PYTHON_BIN=$(BIN) bash ui-tests/run.sh
+
+test: install lint pytest ui-tests
+
+clean:
+	rm -rf jupyter_mlops/labextension labextension/lib labextension/node_modules ui-tests/node_modules

@@ -1,0 +1,51 @@
+"""Base class for ``jupyter mlops`` subcommands.
+
+The top-level command is a traitlets ``JupyterApp``; each subcommand is a small
+traitlets Application that parses its own arguments with argparse (repeatable
+two-valued options such as ``-p NAME VALUE`` are not expressible in traitlets).
+User errors (:class:`~jupyter_mlops.errors.MlopsError`) become ``error: ...`` lines
+on stderr and the error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from traitlets.config import Application
+
+from ..errors import MlopsError
+
+
+class Subcommand(Application):
+    """A subcommand: subclasses implement :meth:`add_arguments` and :meth:`run`."""
+
+    argv: list[str]
+
+    def parse_command_line(self, argv=None):  # noqa: D102 - traitlets hook
+        self.argv = list(sys.argv[1:] if argv is None else argv)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Declare this subcommand's arguments."""
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Do the work and return the exit code."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        parser = argparse.ArgumentParser(
+            prog=f"jupyter mlops {self.name}", description=self.description
+        )
+        self.add_arguments(parser)
+        args = parser.parse_args(self.argv)
+        try:
+            code = self.run(args)
+        except MlopsError as exc:
+            for message in exc.messages:
+                print(f"error: {message}", file=sys.stderr)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            code = 130
+        sys.stdout.flush()
+        self.exit(code or 0)

@@ -1,0 +1,66 @@
+"""The jupyter-server extension: configuration traits, the service and its executor."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int, Unicode
+
+from ._version_info import __version__
+from .service import MlopsService
+
+T = TypeVar("T")
+
+
+class MlopsExtension(ExtensionApp):
+    """Serves ``/mlops/api/*`` for the JupyterLab panel and the widget."""
+
+    name = "jupyter_mlops"
+    version = __version__
+    load_other_extensions = True
+
+    store = Unicode(
+        "",
+        config=True,
+        help="Store folder for runs and artifacts (default: $JUPYTER_MLOPS_STORE or "
+        "<server root>/.mlops).",
+    )
+    registry_uri = Unicode(
+        "",
+        config=True,
+        help="MLflow registry URI (default: $JUPYTER_MLOPS_REGISTRY_URI, $MLFLOW_TRACKING_URI, "
+        "or a SQLite registry inside the store).",
+    )
+    max_workers = Int(4, config=True, help="Threads for blocking store and registry calls.")
+
+    service: MlopsService
+    _executor: ThreadPoolExecutor
+
+    def initialize_settings(self) -> None:
+        root_dir = self.serverapp.root_dir if self.serverapp is not None else "."
+        self.service = MlopsService.create(
+            store=self.store or None,
+            registry_uri=self.registry_uri or None,
+            root_dir=root_dir,
+        )
+        self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mlops")
+        self.log.info("jupyter_mlops %s: store %s", __version__, self.service.store)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import route_table
+
+        self.handlers.extend(route_table())
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking service call in the extension's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def stop_extension(self) -> None:
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

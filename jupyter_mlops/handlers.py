@@ -1,0 +1,88 @@
+"""REST handlers under ``/mlops/api/``: thin adapters from HTTP to :class:`MlopsService`.
+
+Every handler is authenticated (``tornado.web.authenticated``) and authorized against the
+``mlops`` resource through jupyter-server's authorizer. Service calls run in the
+extension's executor, so SQLite, kernels and MLflow never block the event loop. User
+errors become 4xx responses with ``{"message": ...}`` in one place (:meth:`call`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .errors import MlopsError
+
+AUTH_RESOURCE = "mlops"
+
+
+class MlopsHandler(ExtensionHandlerMixin, APIHandler):
+    """Base handler: runs service calls off the event loop and maps user errors to 4xx."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self):
+        return self.extensionapp.service
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``service.<method>`` in the executor; user errors become HTTP errors."""
+        fn = getattr(self.service, method)
+        try:
+            return await self.extensionapp.run_blocking(fn, *args, **kwargs)
+        except MlopsError as exc:
+            raise web.HTTPError(exc.http_status, reason=_reason(exc)) from None
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 that says what is wrong."""
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as exc:
+            raise web.HTTPError(400, reason=f"request body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, reason="request body must be a JSON object")
+        return body
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+
+def _reason(exc: MlopsError) -> str:
+    # HTTP reason phrases must be one line; APIHandler puts it in {"message": ...}.
+    return "; ".join(m.replace("\r", " ").replace("\n", " ") for m in exc.messages)
+
+
+class InfoHandler(MlopsHandler):
+    """``GET /mlops/api/info`` → ``{"version", "store", "registry_uri"}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(await self.call("info"))
+
+
+class CompileHandler(MlopsHandler):
+    """``GET /mlops/api/pipeline?path=NB`` → the compiled pipeline (``Pipeline.to_dict()``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "")
+        self.write_json(await self.call("compile", path))
+
+
+def route_table() -> list[tuple[str, type[MlopsHandler]]]:
+    """Routes relative to the server's base URL."""
+    return [
+        (r"/mlops/api/info", InfoHandler),
+        (r"/mlops/api/pipeline", CompileHandler),
+    ]
