@@ -1,0 +1,152 @@
+"""Self-describing artifact files for values passed between steps.
+
+This module runs inside the user's kernel as well as in our own processes, so it imports
+only the standard library at module level. Formats, chosen by type:
+
+- ``npy``: numpy arrays of plain dtypes (``numpy.save`` layout; loaded copy-on-write
+  memory-mapped, so passing a large array costs no copy until it is written to);
+- ``pickle``: everything else through cloudpickle (protocol 5), so functions and classes
+  defined in the notebook travel by value.
+
+Files are written to a temporary name and renamed, and their sha256 digest is computed
+while writing, in parallel chunks for large buffers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+NPY_MAGIC = b"\x93NUMPY"
+_CHUNK = 64 * 1024 * 1024
+
+
+class SerializationError(Exception):
+    """A value cannot be serialized (its type is in ``type_name``)."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        self.type_name = type_name
+        self.reason = reason
+        super().__init__(f"{type_name}: {reason}")
+
+
+def type_name(obj: Any) -> str:
+    cls = type(obj)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def _digest(buffers: list[memoryview]) -> str:
+    """sha256 of the concatenation of ``buffers``, chunked and hashed on two threads.
+
+    Large payloads are split into 64 MiB chunks; the digest is the sha256 of the chunk
+    digests (a two-level tree), so it is stable for a given byte string.
+    """
+    chunks = [b[i : i + _CHUNK] for b in buffers for i in range(0, len(b), _CHUNK)] or [b""]
+    if len(chunks) == 1:
+        return hashlib.sha256(chunks[0]).hexdigest()
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda c: hashlib.sha256(c).digest(), chunks))
+    return "t" + hashlib.sha256(b"".join(parts)).hexdigest()[1:]
+
+
+def _is_plain_ndarray(obj: Any) -> bool:
+    np = _numpy_if_loaded()
+    return (
+        np is not None
+        and isinstance(obj, np.ndarray)
+        and not obj.dtype.hasobject
+        and obj.dtype.fields is None
+    )
+
+
+def _numpy_if_loaded():
+    import sys
+
+    return sys.modules.get("numpy")
+
+
+def encode(obj: Any) -> tuple[str, list[memoryview]]:
+    """Serialize ``obj`` into (format, buffers) without writing anything."""
+    if _is_plain_ndarray(obj):
+        np = _numpy_if_loaded()
+        arr = np.ascontiguousarray(obj)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(arr))
+        return "npy", [memoryview(header.getvalue()), memoryview(arr.reshape(-1)).cast("B")]
+    try:
+        import cloudpickle
+
+        buffers: list[pickle_buffer] = []  # type: ignore[name-defined]  # noqa: F821
+        payload = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means "cannot be passed"
+        raise SerializationError(type_name(obj), f"{type(exc).__name__}: {exc}") from exc
+    if buffers:  # out-of-band buffers (large numpy/pandas blocks): frame them ourselves
+        return "pickle5", _frame_pickle5(payload, [b.raw() for b in buffers])
+    return "pickle", [memoryview(payload)]
+
+
+def _frame_pickle5(payload: bytes, raws: list[memoryview]) -> list[memoryview]:
+    """Layout: magic, count, lengths, payload, buffers (so buffers are written zero-copy)."""
+    lengths = [len(payload)] + [r.nbytes for r in raws]
+    head = b"MLOPSPK5" + len(lengths).to_bytes(8, "little")
+    head += b"".join(n.to_bytes(8, "little") for n in lengths)
+    return [memoryview(head), memoryview(payload)] + [r.cast("B") for r in raws]
+
+
+def dump(obj: Any, directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write ``obj`` content-addressed under ``directory``; return its manifest entry.
+
+    The entry is ``{"format", "digest", "size", "type", "path"}``; an existing file with
+    the same digest is reused (nothing is written twice).
+    """
+    fmt, buffers = encode(obj)
+    digest = _digest(buffers)
+    directory = Path(directory)
+    path = directory / digest[:2] / digest
+    size = sum(b.nbytes for b in buffers)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for buf in buffers:
+                    fh.write(buf)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return {"format": fmt, "digest": digest, "size": size, "type": type_name(obj), "path": str(path)}
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read back a value written by :func:`dump`."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(NPY_MAGIC):
+        import numpy as np
+
+        return np.load(path, mmap_mode="c", allow_pickle=False)
+    import pickle
+
+    import cloudpickle  # noqa: F401 - needed to rebuild dynamic functions and classes
+
+    if magic == b"MLOPSPK5":
+        with open(path, "rb") as fh:
+            fh.seek(8)
+            count = int.from_bytes(fh.read(8), "little")
+            lengths = [int.from_bytes(fh.read(8), "little") for _ in range(count)]
+            payload = fh.read(lengths[0])
+            buffers = [bytearray(n) for n in lengths[1:]]
+            for buf in buffers:
+                fh.readinto(buf)
+        return pickle.loads(payload, buffers=buffers)
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
