@@ -1,0 +1,146 @@
+"""Cross-step data flow: resolve each step's free reads to the step that binds them.
+
+A read of a name that a step has not definitely bound at that point resolves, in
+order, to: a pipeline parameter; a setup-cell name; the nearest earlier step that
+may bind it (that step becomes upstream and the name an *input*); a builtin.
+Otherwise it is an error, unless the step itself may bind the name (conditional
+binding), the read is *soft* (a function body's global), or a ``from m import *``
+or a cell with a syntax error could have bound it. Taking a function or class
+from another step also takes the globals its body reads (recursively).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostics
+from .flow import Flow
+from .scopes import FuncInfo
+
+IPYTHON_NAMES = frozenset(
+    {
+        "get_ipython",
+        "display",
+        "In",
+        "Out",
+        "exit",
+        "quit",
+        "_",
+        "__",
+        "___",
+        "_i",
+        "_ii",
+        "_iii",
+        "_ih",
+        "_oh",
+        "_dh",
+        "__name__",
+        "__builtins__",
+        "__doc__",
+    }
+)
+BUILTINS = frozenset(dir(builtins)) | IPYTHON_NAMES
+
+
+@dataclass
+class StepState:
+    """Analysis results for one step (index = notebook order)."""
+
+    name: str
+    flow: Flow | None = None
+    inputs: dict[str, int] = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)
+    params: set[str] = field(default_factory=set)
+    broken: bool = False  # a cell did not parse: it may bind anything
+    taken_funcs: set[tuple[str, int]] = field(default_factory=set)
+
+
+class DataFlow:
+    """Analyses steps in notebook order, resolving reads as they happen."""
+
+    def __init__(self, diag: Diagnostics, params: set[str], setup: Flow) -> None:
+        self.diag = diag
+        self.params = params
+        self.setup = setup
+        self.steps: list[StepState] = []
+        self.current = -1
+        self.note = ""  # appended to undefined-name errors (e.g. the example tag)
+
+    def add_step(self, name: str, cells: list[tuple[int, ast.Module | None]]) -> StepState:
+        """Analyse a step's parsed cells (``None`` for a cell that did not parse)."""
+        state = StepState(name)
+        self.steps.append(state)
+        self.current = len(self.steps) - 1
+        state.flow = flow = Flow(self._on_read)
+        for cell, tree in cells:
+            if tree is None:
+                state.broken = True
+                continue
+            flow.run(tree.body, cell)
+        return state
+
+    def read_at_end(self, index: int, expr: ast.expr, cell: int, note: str) -> None:
+        """Reads of an expression evaluated at the end of step *index* (``example:``)."""
+        self.current = index
+        self.note = note
+        flow = self.steps[index].flow
+        assert flow is not None
+        flow.cell = cell
+        flow.expr(expr)
+        self.note = ""
+
+    # -- resolution ----------------------------------------------------------------
+    def _may_bind_anything(self, index: int) -> bool:
+        return any(
+            s.broken or (s.flow is not None and s.flow.star_imports)
+            for s in self.steps[: index + 1]
+        )
+
+    def _on_read(self, flow: Flow, name: str, line: int | None, soft: bool) -> None:
+        index = self.current
+        state = self.steps[index]
+        if name in self.params:
+            state.params.add(name)
+            return
+        if name in self.setup.maybe:
+            self._use_function(flow, state, name, -1, self.setup.funcs.get(name), line)
+            return
+        for j in range(index - 1, -1, -1):
+            earlier = self.steps[j]
+            assert earlier.flow is not None
+            if name in earlier.flow.maybe:
+                state.inputs.setdefault(name, j)
+                earlier.outputs.add(name)
+                self._use_function(flow, state, name, j, earlier.flow.funcs.get(name), line)
+                return
+            if name in earlier.flow.killed:
+                if not soft:
+                    self._error(
+                        flow, line, f"'{name}' is used but step '{earlier.name}' deletes it"
+                    )
+                return
+        if name in BUILTINS or soft or name in flow.maybe or self._may_bind_anything(index):
+            return
+        self._error(flow, line, f"'{name}' is used but no earlier step defines it{self.note}")
+
+    def _use_function(
+        self,
+        flow: Flow,
+        state: StepState,
+        name: str,
+        source: int,
+        info: FuncInfo | None,
+        line: int | None,
+    ) -> None:
+        if info is None or (name, source) in state.taken_funcs:
+            return
+        state.taken_funcs.add((name, source))
+        for global_name in sorted(info.globals_read):
+            if global_name not in flow.definite:
+                self._on_read(flow, global_name, line, True)
+
+    def _error(self, flow: Flow, line: int | None, message: str) -> None:
+        label = f"step '{self.steps[self.current].name}'"
+        self.diag.error(message, flow.cell, label, line)

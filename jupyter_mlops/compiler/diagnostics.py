@@ -1,0 +1,70 @@
+"""Compile errors and warnings with one-line, located messages.
+
+Cell numbers in messages are **1-based** (``cell 1`` is the notebook's first cell,
+counting markdown and raw cells), as a JupyterLab user counts them; line numbers
+are 1-based within the cell's source. Indices in :meth:`Pipeline.to_dict` (``cells``)
+and in Python attributes are **0-based**, like the JSON ``cells`` field.
+"""
+
+from __future__ import annotations
+
+from ..errors import InvalidInput
+
+MAX_ERRORS = 20
+
+
+class CompileError(InvalidInput):
+    """The notebook does not compile; ``messages`` holds one line per problem."""
+
+
+class Diagnostics:
+    """Collects errors and warnings, formatting their location consistently."""
+
+    def __init__(self, notebook_name: str) -> None:
+        self.name = notebook_name
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def where(
+        self, cell: int | None = None, label: str | None = None, line: int | None = None
+    ) -> str:
+        """``nb: cell N (label), line L`` for 0-based *cell* (shown 1-based)."""
+        text = self.name
+        if cell is not None:
+            text += f": cell {cell + 1}"
+            if label:
+                text += f" ({label})"
+            if line is not None:
+                text += f", line {line}"
+        return text
+
+    def error(
+        self,
+        message: str,
+        cell: int | None = None,
+        label: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        """Record a compile error."""
+        self.errors.append(f"{self.where(cell, label, line)}: {message}")
+
+    def warn(
+        self,
+        message: str,
+        cell: int | None = None,
+        label: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        """Record a warning (shown, but compiling goes on)."""
+        text = f"{self.where(cell, label, line)}: {message}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def raise_if_errors(self) -> None:
+        """Raise :class:`CompileError` with up to :data:`MAX_ERRORS` messages."""
+        if not self.errors:
+            return
+        shown = self.errors[:MAX_ERRORS]
+        if len(self.errors) > MAX_ERRORS:
+            shown.append(f"{self.name}: ... and {len(self.errors) - MAX_ERRORS} more errors")
+        raise CompileError(*shown)

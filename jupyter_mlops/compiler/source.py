@@ -1,0 +1,76 @@
+"""Turn a cell's source (possibly with IPython syntax) into a Python ``ast.Module``.
+
+Plain Python is parsed directly. Only when that fails is IPython's own input
+transformer imported (lazily: it costs import time) to rewrite ``%magic``,
+``%%cell magic`` and ``!shell`` lines. Two cases are kept analysable, with line
+numbers unchanged: ``%%time`` / ``%%capture [NAME]`` / ``%%prun`` cells (their body
+is Python run in the user namespace) and ``%time STATEMENT`` lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+#: Cell magics whose body is Python executed in the user namespace.
+PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})
+
+_LINE_TIME = re.compile(r"^(\s*)%time\s+(?=\S)", re.MULTILINE)
+_CELL_MAGIC = re.compile(r"^\s*%%(\w+)[ \t]*(.*)$")
+
+_transformer: Any = None
+
+
+def _ipython_transform(source: str) -> str:
+    global _transformer
+    if _transformer is None:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        _transformer = TransformerManager()
+    return _transformer.transform_cell(source)
+
+
+def to_python(source: str) -> str:
+    """Python text for *source*, same line numbers where the magics allow."""
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        pass
+    lines = source.split("\n")
+    first = 0
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    if first < len(lines):
+        match = _CELL_MAGIC.match(lines[first])
+        if match and match.group(1) in PYTHON_CELL_MAGICS:
+            magic, args = match.group(1), match.group(2).strip()
+            call = f"get_ipython().run_cell_magic({magic!r}, {args!r}, None)"
+            target = args.split()[0] if magic == "capture" and args else ""
+            if target.isidentifier() and not target.startswith("-"):
+                call = f"{target} = {call}"
+            body = "\n".join(lines[first + 1 :])
+            return "\n" * first + call + "\n" + to_python(body)
+    source = _LINE_TIME.sub(r"\1", source)
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        pass
+    if not any(c in source for c in "%!?"):
+        return source
+    return _ipython_transform(source)
+
+
+def parse_cell(source: str) -> ast.Module:
+    """Parse a cell; raises ``SyntaxError`` (with a cell-relative ``lineno``)."""
+    return ast.parse(to_python(source))
+
+
+def normalize_code(source: str) -> str:
+    """A canonical form of *source*, unchanged by comment/blank-line/whitespace edits."""
+    try:
+        return ast.unparse(ast.parse(to_python(source)))
+    except (SyntaxError, ValueError):
+        return source.strip()

@@ -1,0 +1,125 @@
+"""Cell tags: the vocabulary, its aliases, and parsing one cell's tags.
+
+A cell has at most one *role* (``parameters``, ``setup``, ``skip``, ``metrics``,
+``step``) plus step modifiers (``prev:``, ``model:``, ``example:``, ``cache:``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+ROLE_TAGS = {
+    "parameters": "parameters",
+    "pipeline-parameters": "parameters",
+    "imports": "setup",
+    "functions": "setup",
+    "setup": "setup",
+    "skip": "skip",
+    "pipeline-metrics": "metrics",
+    "metrics": "metrics",
+}
+PREFIXES = {
+    "step": "step",
+    "block": "step",
+    "prev": "prev",
+    "after": "prev",
+    "model": "model",
+    "example": "example",
+    "cache": "cache",
+}
+
+
+@dataclass
+class CellTags:
+    """The meaning of one cell's tags."""
+
+    role: str | None = None  # parameters | setup | skip | metrics | step | None
+    step: str | None = None
+    prev: list[str] = field(default_factory=list)
+    model: str | None = None
+    example: str | None = None
+    cache_disabled: bool = False
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def modifiers(self) -> list[str]:
+        """The step-modifier tags present (for "only on a step" checks)."""
+        found = [f"prev:{p}" for p in self.prev]
+        if self.model:
+            found.append(f"model:{self.model}")
+        if self.example:
+            found.append(f"example:{self.example}")
+        if self.cache_disabled:
+            found.append("cache:disabled")
+        return found
+
+
+def _set_role(result: CellTags, role: str, tag: str, seen: dict[str, str]) -> None:
+    if result.role is not None and result.role != role:
+        result.errors.append(
+            f"conflicting tags '{seen[result.role]}' and '{tag}' (a cell has one role)"
+        )
+        return
+    result.role = role
+    seen.setdefault(role, tag)
+
+
+def parse_tags(tags: list[str]) -> CellTags:
+    """Interpret a code cell's tags; problems go to ``errors``/``warnings``."""
+    result = CellTags()
+    seen: dict[str, str] = {}
+    for tag in tags:
+        if tag in ROLE_TAGS:
+            _set_role(result, ROLE_TAGS[tag], tag, seen)
+            continue
+        prefix, colon, value = tag.partition(":")
+        kind = PREFIXES.get(prefix) if colon else None
+        if kind is None:
+            result.warnings.append(f"unknown tag '{tag}' ignored")
+            continue
+        value = value.strip()
+        if kind == "step":
+            if not STEP_NAME.match(value):
+                result.errors.append(
+                    f"malformed tag '{tag}': a step name must match ^[a-z][a-z0-9_-]{{0,62}}$ "
+                    "(lowercase letter, then lowercase letters, digits, '_' or '-')"
+                )
+            elif result.step is not None and result.step != value:
+                result.errors.append(f"two step tags on one cell: 'step:{result.step}' and '{tag}'")
+            else:
+                _set_role(result, "step", tag, seen)
+                if result.role == "step":
+                    result.step = value
+        elif kind == "prev":
+            if not value:
+                result.errors.append(f"malformed tag '{tag}': expected {prefix}:STEP_NAME")
+            elif value not in result.prev:
+                result.prev.append(value)
+        elif kind == "model":
+            if not value.isidentifier():
+                result.errors.append(
+                    f"malformed tag '{tag}': expected model:VARIABLE (a Python name)"
+                )
+            elif result.model is not None and result.model != value:
+                result.errors.append(
+                    f"two model tags on one cell: 'model:{result.model}' and '{tag}'"
+                )
+            else:
+                result.model = value
+        elif kind == "example":
+            if not value:
+                result.errors.append(f"malformed tag '{tag}': expected example:EXPRESSION")
+            else:
+                result.example = value
+        elif kind == "cache":
+            if value != "disabled":
+                result.errors.append(
+                    f"malformed tag '{tag}': the only cache tag is 'cache:disabled'"
+                )
+            else:
+                result.cache_disabled = True
+    return result
