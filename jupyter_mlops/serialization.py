@@ -39,7 +39,9 @@ class SerializationError(Exception):
 def type_name(obj: Any) -> str:
     cls = type(obj)
     module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    return (
+        cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    )
 
 
 def _digest(buffers: list[memoryview]) -> str:
@@ -122,7 +124,13 @@ def dump(obj: Any, directory: str | os.PathLike[str]) -> dict[str, Any]:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return {"format": fmt, "digest": digest, "size": size, "type": type_name(obj), "path": str(path)}
+    return {
+        "format": fmt,
+        "digest": digest,
+        "size": size,
+        "type": type_name(obj),
+        "path": str(path),
+    }
 
 
 def load(path: str | os.PathLike[str]) -> Any:

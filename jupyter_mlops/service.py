@@ -14,11 +14,12 @@ from typing import Any
 from ._version_info import __version__
 from .errors import InvalidInput, NotFound
 from .service_registry import RegistryOperations
+from .service_runs import RunOperations
 from .settings import resolve_registry_uri, resolve_store
 
 
 @dataclass
-class MlopsService(RegistryOperations):
+class MlopsService(RunOperations, RegistryOperations):
     """Operations on notebooks, runs and models, rooted at ``root_dir``.
 
     ``root_dir`` confines notebook paths (the Jupyter server's root); ``None`` allows any path

@@ -1,0 +1,184 @@
+"""``jupyter mlops run``, ``runs`` and ``show``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..service import MlopsService
+from .base import Subcommand
+from .progress import Progress, failure_lines, summary_table
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", help="store folder (default: $JUPYTER_MLOPS_STORE or ./.mlops)", default=None
+    )
+
+
+class RunApp(Subcommand):
+    """Run a notebook's pipeline headlessly through papermill."""
+
+    name = "run"
+    description = "Run a tagged notebook's pipeline headlessly through papermill."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("notebook", help="the tagged notebook (.ipynb)")
+        parser.add_argument(
+            "-p",
+            "--parameter",
+            nargs=2,
+            action="append",
+            metavar=("NAME", "VALUE"),
+            default=[],
+            help="set a parameter (converted to its declared type); repeatable",
+        )
+        parser.add_argument("-f", "--parameters-file", help="YAML or JSON file of parameters")
+        _store_option(parser)
+        parser.add_argument("--jobs", type=int, default=None, help="parallel steps (default: CPUs)")
+        parser.add_argument("--no-cache", action="store_true", help="re-run every step")
+        parser.add_argument("--isolate", action="store_true", help="a fresh kernel per step")
+        parser.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS")
+        parser.add_argument("--json", action="store_true", help="print the run record as JSON")
+        publish = _publish_options()
+        if publish is not None:
+            publish(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        service = MlopsService.create(store=args.store)
+        from ..compiler import compile_notebook
+
+        steps = [s.name for s in compile_notebook(str(service.notebook_path(args.notebook))).steps]
+        progress = Progress(steps)
+        try:
+            record = service.run(
+                args.notebook,
+                parameter_texts=[tuple(p) for p in args.parameter],
+                parameter_file=args.parameters_file,
+                jobs=args.jobs,
+                use_cache=not args.no_cache,
+                isolate=args.isolate,
+                step_timeout=args.step_timeout,
+                on_event=progress,
+            )
+        except KeyboardInterrupt:
+            progress.close()
+            print("error: run cancelled", file=sys.stderr)
+            return 130
+        progress.close()
+        print(summary_table(record), file=sys.stderr)
+        for line in failure_lines(record):
+            print(f"error: {line}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(_public(record), indent=2))
+        if record["status"] != "succeeded":
+            return 1
+        publish_name = getattr(args, "publish", None)
+        if publish_name:
+            result = _publish_after_run(service, record, args)
+            if not args.json:
+                print(f"published {result['name']} version {result['version']} ({result['uri']})")
+        return 0
+
+
+def _publish_options():
+    """The registry CLI's gate options, when the registry part is installed."""
+    try:
+        from .registry_cmd import add_publish_options
+    except ImportError:
+        return None
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--publish", metavar="NAME", help="publish the model when the run succeeds"
+        )
+        add_publish_options(parser)
+
+    return add
+
+
+def _publish_after_run(service: MlopsService, record: dict[str, Any], args: argparse.Namespace):
+    from .registry_cmd import publish_kwargs
+
+    return service.publish(record["id"], args.publish, **publish_kwargs(args))
+
+
+PUBLIC_KEYS = (
+    "id",
+    "notebook",
+    "status",
+    "parameters",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "steps",
+    "metrics",
+    "model",
+)
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """The documented run JSON (plus a few extra keys that scripts find useful)."""
+    out = {key: record[key] for key in PUBLIC_KEYS}
+    out["steps"] = {
+        name: {k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from")}
+        for name, s in record["steps"].items()
+    }
+    if out["model"]:
+        out["model"] = {k: out["model"][k] for k in ("step", "variable", "artifact")}
+    out["example"] = record.get("example")
+    out["notebook_sha256"] = record.get("notebook_sha256")
+    out["report"] = record.get("report")
+    return out
+
+
+class RunsApp(Subcommand):
+    """List runs, newest first."""
+
+    name = "runs"
+    description = "List the runs in the store, newest first."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--notebook", help="only runs of this notebook")
+        _store_option(parser)
+        parser.add_argument("--json", action="store_true")
+
+    def run(self, args: argparse.Namespace) -> int:
+        records = MlopsService.create(store=args.store).runs(args.notebook)
+        if args.json:
+            print(json.dumps([_public(r) for r in records], indent=2))
+            return 0
+        if not records:
+            print("no runs")
+            return 0
+        for r in records:
+            metrics = " ".join(f"{k}={v}" for k, v in r["metrics"].items())
+            duration = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
+            print(
+                f"{r['id']}  {r['status']:<11} {duration:>7}  {r['notebook']}  {metrics}".rstrip()
+            )
+        return 0
+
+
+class ShowApp(Subcommand):
+    """Show one run."""
+
+    name = "show"
+    description = "Show one run: steps, errors, metrics, model."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run_id")
+        _store_option(parser)
+        parser.add_argument("--json", action="store_true")
+
+    def run(self, args: argparse.Namespace) -> int:
+        record = MlopsService.create(store=args.store).get_run(args.run_id)
+        if args.json:
+            print(json.dumps(_public(record), indent=2))
+            return 0
+        print(summary_table(record))
+        for line in failure_lines(record):
+            print(line)
+        return 0

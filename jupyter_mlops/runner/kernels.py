@@ -1,0 +1,74 @@
+"""Kernel slots: live kernels that steps run in, reused along a run where allowed.
+
+A slot owns one kernel (started lazily in the worker thread that first needs it) and
+remembers which variables it holds, so the scheduler can send a step to the kernel that
+already has its inputs. ``--isolate`` uses one fresh slot per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import jupyter_mlops
+
+
+def kernel_env() -> dict[str, str]:
+    """The environment for kernels: ours, with jupyter_mlops importable as a fallback."""
+    env = dict(os.environ)
+    package_parent = str(Path(jupyter_mlops.__file__).resolve().parent.parent)
+    existing = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (existing, package_parent) if p)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+class KernelSlot:
+    """One kernel and what the scheduler knows about the variables it holds."""
+
+    def __init__(self, index: int, kernel_name: str, cwd: str, log_path: Path) -> None:
+        self.index = index
+        self.kernel_name = kernel_name
+        self.cwd = cwd
+        self.log_path = log_path
+        self.km: Any = None
+        self.holds: dict[str, str] = {}  # variable -> digest (a hint; the kernel re-checks)
+        self.busy = False
+        self.killed = False
+        self._log: IO[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the kernel if it is not running yet (blocking, ~1 s)."""
+        with self._lock:
+            if self.km is not None:
+                return
+            from jupyter_client.manager import KernelManager
+
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in shutdown()
+            km = KernelManager(kernel_name=self.kernel_name)
+            km.start_kernel(cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log)
+            self.km = km
+
+    def is_alive(self) -> bool:
+        return self.km is not None and not self.killed and self.km.is_alive()
+
+    def kill(self) -> None:
+        """Stop the kernel at once (timeouts, cancellation)."""
+        self.killed = True
+        km = self.km
+        if km is not None:
+            with contextlib.suppress(Exception):
+                km.shutdown_kernel(now=True)
+
+    def shutdown(self) -> None:
+        km, self.km = self.km, None
+        if km is not None:
+            with contextlib.suppress(Exception):
+                km.shutdown_kernel(now=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,193 @@
+"""``run_pipeline``: compile, resolve parameters, schedule, record, report."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput
+from ..settings import resolve_store
+from .params import read_parameter_file, resolve_parameters
+from .scheduler import Event, Options, Scheduler
+from .store import Store, utcnow
+
+
+@dataclass
+class Run:
+    """A finished (or cancelled) run: its id, store and record."""
+
+    id: str
+    store: Path
+    record: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt (Ctrl-C already is) while a run is active."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_pipeline(
+    path: str | os.PathLike[str],
+    parameters: dict[str, Any] | None = None,
+    *,
+    parameter_texts: list[tuple[str, str]] | None = None,
+    parameter_file: str | os.PathLike[str] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    jobs: int | None = None,
+    use_cache: bool = True,
+    isolate: bool = False,
+    step_timeout: float | None = None,
+    report: str = "background",
+    on_event: Event | None = None,
+) -> Run:
+    """Run the pipeline of the notebook at ``path`` and return the run.
+
+    ``parameters`` are values (checked against the declared types); ``parameter_texts``
+    are ``(name, text)`` pairs from a command line (converted); ``parameter_file`` is a
+    JSON/YAML mapping applied before both. ``report`` is ``"background"`` (write the HTML
+    report in a detached process), ``"sync"`` or ``"none"``. Raises
+    :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
+    A cancelled run (Ctrl-C, SIGTERM) re-raises ``KeyboardInterrupt`` after recording.
+    """
+    from ..compiler import compile_notebook
+
+    notebook = Path(path).resolve()
+    pipeline = compile_notebook(str(notebook))
+    values = dict(read_parameter_file(parameter_file)) if parameter_file else {}
+    values.update(parameters or {})
+    resolved = resolve_parameters(pipeline.parameters, values, parameter_texts)
+    if jobs is not None and jobs < 1:
+        raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
+    if step_timeout is not None and step_timeout <= 0:
+        raise InvalidInput(f"--step-timeout must be positive, got {step_timeout}")
+    options = Options(
+        jobs=jobs or os.cpu_count() or 1,
+        use_cache=use_cache,
+        isolate=isolate,
+        step_timeout=step_timeout,
+        cwd=str(notebook.parent),
+    )
+    db = Store.open(resolve_store(store))
+    run_id = db.create_run(
+        str(notebook),
+        file_sha256(notebook),
+        resolved,
+        [s.name for s in pipeline.steps],
+        {
+            "jobs": options.jobs,
+            "cache": use_cache,
+            "isolate": isolate,
+            "step_timeout": step_timeout,
+        },
+    )
+    events = on_event or (lambda kind, name, info: None)
+    started = time.monotonic()
+    db.update_run(run_id, status="running", started_at=utcnow())
+    events("run", run_id, {"status": "running"})
+    scheduler = Scheduler(pipeline, resolved, db, run_id, options, on_event)
+    status = "failed"
+    try:
+        with _cancel_on_signals():
+            scheduler.run()
+        states = scheduler.states.values()
+        ok = all(s.status in ("succeeded", "cached") for s in states)
+        status = "succeeded" if ok else "failed"
+    except KeyboardInterrupt:
+        status = "cancelled"
+        raise
+    finally:
+        _finalize(db, run_id, pipeline, scheduler, status, time.monotonic() - started)
+        events("run", run_id, {"status": status})
+        if report != "none" and status != "cancelled":
+            write_report(db.root, run_id, background=report == "background")
+    return Run(run_id, db.root, db.get_run(run_id))
+
+
+def _finalize(
+    db: Store, run_id: str, pipeline: Any, scheduler: Scheduler, status: str, duration: float
+) -> None:
+    """Record metrics, model, example and environment from the steps' manifests."""
+    metrics: dict[str, Any] = {}
+    for metric, step in pipeline.metric_steps.items():
+        manifest = scheduler.states[step].manifest
+        if manifest and metric in manifest.get("metrics", {}):
+            metrics[metric] = manifest["metrics"][metric]
+    model = example = environment = None
+    if pipeline.model:
+        manifest = scheduler.states[pipeline.model["step"]].manifest
+        entry = (manifest or {}).get("outputs", {}).get(pipeline.model["variable"])
+        if entry is not None:
+            model = {**pipeline.model, "artifact": entry["path"], "type": entry["type"]}
+        environment = (manifest or {}).get("environment")
+    if pipeline.example:
+        manifest = scheduler.states[pipeline.example["step"]].manifest
+        entry = (manifest or {}).get("example")
+        if entry is not None:
+            example = {**pipeline.example, "artifact": entry["path"], "type": entry["type"]}
+    db.update_run(
+        run_id,
+        status=status,
+        finished_at=utcnow(),
+        duration_s=round(duration, 3),
+        metrics=metrics,
+        model=model,
+        example=example,
+        environment=environment,
+    )
+
+
+def write_report(store: Path, run_id: str, background: bool) -> None:
+    """Write ``runs/<id>/report.html``, now or in a detached process."""
+    if not background:
+        from .report import write_report as write_now
+
+        write_now(store, run_id)
+        return
+    subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "jupyter_mlops.runner.report", str(store), run_id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(
+                    None, [os.environ.get("PYTHONPATH"), str(Path(__file__).resolve().parents[2])]
+                )
+            ),
+        },
+    )

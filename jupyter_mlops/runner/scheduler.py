@@ -1,0 +1,313 @@
+"""The DAG scheduler: cache look-ups, kernel placement, parallel execution, failure spread.
+
+Runs in the calling thread; step executions happen on worker threads (one per busy
+kernel slot, at most ``jobs``). All store writes happen on the calling thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..compiler import normalize_code
+from ..compiler.pipeline import Pipeline, Step
+from .cache import step_key
+from .execute import StepError, execute_step_notebook
+from .kernels import KernelSlot
+from .stepnb import StepPlan, build_step_notebook
+from .store import Store, utcnow
+
+Event = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass
+class Options:
+    jobs: int
+    use_cache: bool
+    isolate: bool
+    step_timeout: float | None
+    cwd: str
+
+
+@dataclass
+class StepState:
+    status: str = "queued"
+    manifest: dict[str, Any] | None = None
+    error: StepError | None = None
+    started: float | None = None
+    key: str | None = None
+    slot: KernelSlot | None = None
+    plan: StepPlan | None = None
+    loaded: dict[str, str] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Executes one run of a compiled pipeline."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        parameters: dict[str, Any],
+        store: Store,
+        run_id: str,
+        options: Options,
+        on_event: Event | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.parameters = parameters
+        self.store = store
+        self.run_id = run_id
+        self.options = options
+        self.on_event = on_event or (lambda kind, step, info: None)
+        self.run_dir = store.run_dir(run_id)
+        self.states = {step.name: StepState() for step in pipeline.steps}
+        self.slots: list[KernelSlot] = []
+        self.cancelled = threading.Event()
+        self._setup_code = [normalize_code(s) for s in pipeline.setup_sources]
+        self._consumers = self._consumer_map()
+        self._metric_steps: dict[str, list[str]] = {}
+        for metric, step in pipeline.metric_steps.items():
+            self._metric_steps.setdefault(step, []).append(metric)
+
+    # -- planning ----------------------------------------------------------------------------
+    def _consumer_map(self) -> dict[str, dict[str, list[str]]]:
+        consumers: dict[str, dict[str, list[str]]] = {s.name: {} for s in self.pipeline.steps}
+        for step in self.pipeline.steps:
+            for var, producer in step.inputs.items():
+                consumers[producer].setdefault(var, []).append(step.name)
+        return consumers
+
+    def _example_for(self, step: Step) -> str | None:
+        example = self.pipeline.example
+        return example["variable"] if example and example["step"] == step.name else None
+
+    def _is_model_step(self, step: Step) -> bool:
+        model = self.pipeline.model
+        return bool(model and model["step"] == step.name)
+
+    def _input_entries(self, step: Step) -> dict[str, dict[str, Any]]:
+        entries = {}
+        for var, producer in step.inputs.items():
+            manifest = self.states[producer].manifest or {}
+            entry = manifest.get("outputs", {}).get(var)
+            if entry is not None:
+                entries[var] = entry
+        return entries
+
+    def _key(self, step: Step, inputs: dict[str, dict[str, Any]]) -> str:
+        return step_key(
+            code=[normalize_code(s) for s in step.sources],
+            setup=self._setup_code,
+            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            inputs={var: entry["digest"] for var, entry in inputs.items()},
+            outputs=self._outputs(step),
+            metrics=self._metric_steps.get(step.name, []),
+            example=self._example_for(step),
+            kernel=self.pipeline.kernel,
+        )
+
+    def _outputs(self, step: Step) -> list[str]:
+        outputs = list(step.outputs)
+        model = self.pipeline.model
+        if model and model["step"] == step.name and model["variable"] not in outputs:
+            outputs.append(model["variable"])
+        return outputs
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Execute until every step is finished, failed, skipped or cancelled."""
+        pending = [s.name for s in self.pipeline.steps]
+        futures: dict[Future[StepError | None], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+            try:
+                while pending or futures:
+                    progressed = self._dispatch(pending, futures, pool)
+                    if futures:
+                        done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self._finish(futures.pop(future), future)
+                    elif not progressed:
+                        break
+            except KeyboardInterrupt:
+                self.cancel()
+                for future in list(futures):
+                    with contextlib.suppress(Exception):
+                        self._finish(futures.pop(future), future)
+                for name in pending:
+                    self._set(name, "skipped")
+                raise
+            finally:
+                for slot in self.slots:
+                    slot.shutdown()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        for slot in self.slots:
+            slot.kill()
+
+    def _dispatch(
+        self,
+        pending: list[str],
+        futures: dict[Future[StepError | None], str],
+        pool: ThreadPoolExecutor,
+    ) -> bool:
+        progressed = False
+        for name in list(pending):
+            step = self.pipeline.step(name)
+            upstream = [self.states[u].status for u in step.upstream]
+            if any(s in ("failed", "skipped") for s in upstream):
+                pending.remove(name)
+                self._set(name, "skipped")
+                progressed = True
+                continue
+            if not all(s in ("succeeded", "cached") for s in upstream):
+                continue
+            inputs = self._input_entries(step)
+            key = self._key(step, inputs)
+            self.states[name].key = key
+            if self.options.use_cache and step.cache:
+                hit = self.store.cache_lookup(key)
+                if hit is not None:
+                    pending.remove(name)
+                    self._cached(step, hit)
+                    progressed = True
+                    continue
+            slot = self._slot_for(step, inputs)
+            if slot is None:
+                continue
+            pending.remove(name)
+            futures[pool.submit(self._execute, step, slot, inputs)] = name
+            progressed = True
+        return progressed
+
+    def _slot_for(self, step: Step, inputs: dict[str, dict[str, Any]]) -> KernelSlot | None:
+        """An idle kernel holding most of the step's inputs, a new one, or None (wait)."""
+        if not self.options.isolate:
+            idle = [s for s in self.slots if not s.busy and not s.killed]
+            if idle:
+
+                def held(slot: KernelSlot) -> int:
+                    return sum(slot.holds.get(v) == e["digest"] for v, e in inputs.items())
+
+                best = max(idle, key=held)
+                best.busy = True
+                return best
+        if sum(1 for s in self.slots if s.busy) >= self.options.jobs:
+            return None
+        slot = KernelSlot(
+            len(self.slots),
+            self.pipeline.kernel,
+            self.options.cwd,
+            self.run_dir / f"kernel-{len(self.slots)}.log",
+        )
+        slot.busy = True
+        self.slots.append(slot)
+        return slot
+
+    def _execute(
+        self, step: Step, slot: KernelSlot, inputs: dict[str, dict[str, Any]]
+    ) -> StepError | None:
+        """Worker thread: build the step notebook and run it in ``slot``."""
+        state = self.states[step.name]
+        state.slot = slot
+        plan = StepPlan(
+            step=step,
+            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            inputs={var: (e["digest"], e["path"]) for var, e in inputs.items()},
+            outputs=self._outputs(step),
+            consumers=self._consumers[step.name],
+            metrics=self._metric_steps.get(step.name, []),
+            example=self._example_for(step),
+            environment=self._is_model_step(step),
+            artifacts=str(self.store.artifacts),
+            manifest=str(self.run_dir / f"{step.name}.manifest.json"),
+        )
+        state.plan = plan
+        state.started = time.monotonic()
+        self._set(step.name, "running", started_at=utcnow(), kernel=f"kernel-{slot.index}")
+        if self.cancelled.is_set():
+            return StepError(None, "Cancelled", "the run was cancelled")
+        nb = build_step_notebook(self.pipeline, plan)
+        return execute_step_notebook(
+            slot,
+            nb,
+            self.run_dir / f"{step.name}.ipynb",
+            self.run_dir / f"{step.name}.log",
+            plan.parameters,
+            self.options.step_timeout,
+            self.cancelled,
+        )
+
+    def _finish(self, name: str, future: Future[StepError | None]) -> None:
+        state = self.states[name]
+        step = self.pipeline.step(name)
+        slot = state.slot
+        try:
+            error = future.result()
+        except Exception as exc:  # noqa: BLE001 - a bug or infrastructure failure in a worker
+            error = StepError(None, type(exc).__name__, str(exc))
+        duration = time.monotonic() - state.started if state.started else 0.0
+        notebook = str(self.run_dir / f"{name}.ipynb")
+        if error is None:
+            manifest = json.loads(Path(state.plan.manifest).read_text(encoding="utf-8"))
+            state.manifest = manifest
+            if slot is not None:
+                slot.holds.update({v: e["digest"] for v, e in manifest["outputs"].items()})
+                slot.holds.update({v: d for v, (d, _p) in state.plan.inputs.items()})
+            if state.key and step.cache:
+                self.store.cache_store(state.key, self.run_id, name, notebook, manifest)
+            self._set(
+                name,
+                "succeeded",
+                finished_at=utcnow(),
+                duration_s=round(duration, 3),
+                notebook=notebook,
+                manifest=manifest,
+                cache_key=state.key,
+            )
+        else:
+            state.error = error
+            self._set(
+                name,
+                "failed",
+                finished_at=utcnow(),
+                duration_s=round(duration, 3),
+                notebook=notebook,
+                error=error.to_dict(),
+                cache_key=state.key,
+            )
+        if slot is not None:
+            slot.busy = False
+            if self.options.isolate or not slot.is_alive():
+                slot.shutdown()
+                self.slots.remove(slot)
+
+    def _cached(self, step: Step, hit: dict[str, Any]) -> None:
+        state = self.states[step.name]
+        state.manifest = hit["manifest"]
+        now = utcnow()
+        self._set(
+            step.name,
+            "cached",
+            started_at=now,
+            finished_at=now,
+            duration_s=0.0,
+            notebook=hit["notebook"],
+            cached_from=hit["run_id"],
+            manifest=hit["manifest"],
+            cache_key=state.key,
+        )
+
+    def _set(self, name: str, status: str, **fields: Any) -> None:
+        self.states[name].status = status
+        self.store.update_step(self.run_id, name, status=status, **fields)
+        info = {"status": status}
+        info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
+        self.on_event("step", name, info)

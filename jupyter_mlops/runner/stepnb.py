@@ -1,0 +1,95 @@
+"""Generated step notebooks: what papermill executes for one step.
+
+A step notebook holds, in order: the setup cells, a ``parameters`` cell with the defaults
+of the parameters the step reads (papermill injects the run's values after it), a cell
+loading the step's inputs, the step's own cells (tags and sources untouched), and a cell
+saving its outputs, metrics and example. Cell metadata ``mlops.source_cell`` maps each
+cell back to the user's notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ..compiler.pipeline import Pipeline, Step
+
+
+@dataclass
+class StepPlan:
+    """Everything needed to execute one step once (inputs already resolved)."""
+
+    step: Step
+    parameters: dict[str, Any]  # values of the parameters the step reads
+    inputs: dict[str, str]  # variable -> artifact path to load (not resident in the kernel)
+    outputs: list[str]
+    consumers: dict[str, list[str]]
+    metrics: list[str]
+    example: str | None
+    environment: bool
+    artifacts: str
+    manifest: str
+
+
+def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = tags
+    cell.metadata["mlops"] = {"source_cell": source_cell}
+    return cell
+
+
+def _tags(pipeline: Pipeline, index: int) -> list[str]:
+    return list(pipeline.nb["cells"][index].get("metadata", {}).get("tags", []))
+
+
+def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
+    """The notebook papermill runs for ``plan``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    metadata = pipeline.nb.get("metadata", {})
+    for key in ("kernelspec", "language_info"):
+        if key in metadata:
+            nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
+    nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
+    cells = nb.cells
+    for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
+        cells.append(_code_cell(source, _tags(pipeline, index), index))
+    if plan.parameters:
+        lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
+        lines += [f"{name} = {pipeline.parameters[name]['default']!r}" for name in plan.parameters]
+        cells.append(_code_cell("\n".join(lines), ["parameters"], pipeline.parameters_cell))
+    if plan.inputs:
+        cells.append(
+            _code_cell(
+                "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
+                f"_mlops_load_inputs(globals(), {plan.inputs!r})",
+                ["mlops-inputs"],
+                None,
+            )
+        )
+    for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
+        cells.append(_code_cell(source, _tags(pipeline, index), index))
+    cells.append(
+        _code_cell(
+            "from jupyter_mlops.kernel_io import save_outputs as _mlops_save_outputs\n"
+            "_mlops_save_outputs(\n"
+            "    globals(),\n"
+            f"    step={plan.step.name!r},\n"
+            f"    outputs={plan.outputs!r},\n"
+            f"    consumers={plan.consumers!r},\n"
+            f"    metrics={plan.metrics!r},\n"
+            f"    example={plan.example!r},\n"
+            f"    environment={plan.environment!r},\n"
+            f"    artifacts={plan.artifacts!r},\n"
+            f"    manifest={plan.manifest!r},\n"
+            ")",
+            ["mlops-outputs"],
+            None,
+        )
+    )
+    return nb

@@ -1,0 +1,341 @@
+"""The run store: a SQLite database of runs, steps and cache entries, plus run folders.
+
+Layout of ``<store>/``::
+
+    runs.db                     runs, steps and the step cache (WAL mode)
+    artifacts/ab/abcdef…        content-addressed step outputs (see serialization.py)
+    runs/<run_id>/<step>.ipynb  executed step notebooks, logs, report.html
+
+Every write is one ``BEGIN IMMEDIATE`` transaction, so several run processes can share a
+store. Opening a store marks runs whose process has died as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotFound
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+STEP_STATUSES = ("queued", "running", "succeeded", "failed", "cached", "skipped")
+ACTIVE = ("queued", "running")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    notebook TEXT NOT NULL,
+    notebook_sha256 TEXT,
+    status TEXT NOT NULL,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    model TEXT,
+    example TEXT,
+    environment TEXT,
+    pid INTEGER,
+    pid_start TEXT,
+    host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs (notebook, created_at);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    notebook TEXT,
+    error TEXT,
+    cache_key TEXT,
+    cached_from TEXT,
+    manifest TEXT,
+    kernel TEXT,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    notebook TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261127-040115-3f9a1c``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against PID reuse), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return "?"
+        return "?"
+
+
+class Store:
+    """A run store folder. Use :meth:`open`; methods are safe to call from several threads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.artifacts = root / "artifacts"
+        self.runs_dir = root / "runs"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            root / "runs.db", timeout=60, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 60000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Store:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "artifacts").mkdir(exist_ok=True)
+        (root / "runs").mkdir(exist_ok=True)
+        store = cls(root)
+        with store.transaction() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        store.mark_interrupted()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- runs --------------------------------------------------------------------------------
+    def create_run(
+        self,
+        notebook: str,
+        notebook_sha256: str,
+        parameters: dict[str, Any],
+        steps: list[str],
+        options: dict[str, Any],
+    ) -> str:
+        """Insert a queued run owned by this process, with its steps queued."""
+        run_id = new_run_id()
+        pid = os.getpid()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, notebook, notebook_sha256, status, parameters, options,"
+                " created_at, pid, pid_start, host) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    notebook,
+                    notebook_sha256,
+                    json.dumps(parameters),
+                    json.dumps(options),
+                    utcnow(),
+                    pid,
+                    _process_start(pid),
+                    socket.gethostname(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO steps (run_id, name, position, status) VALUES (?, ?, ?, 'queued')",
+                [(run_id, name, i) for i, name in enumerate(steps)],
+            )
+        (self.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        self._update("runs", "id = ?", (run_id,), fields)
+
+    def update_step(self, run_id: str, name: str, **fields: Any) -> None:
+        self._update("steps", "run_id = ? AND name = ?", (run_id, name), fields)
+
+    def _update(self, table: str, where: str, key: tuple[Any, ...], fields: dict[str, Any]) -> None:
+        if not fields:
+            return
+        columns = ", ".join(f"{column} = ?" for column in fields)
+        values = tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in fields.values())
+        with self.transaction() as db:
+            db.execute(f"UPDATE {table} SET {columns} WHERE {where}", values + key)  # noqa: S608
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs still 'queued'/'running' whose process is gone become 'interrupted'."""
+        host = socket.gethostname()
+        dead = []
+        for row in self._query(
+            "SELECT id, pid, pid_start, host FROM runs WHERE status IN ('queued', 'running')"
+        ):
+            if row["host"] != host or row["pid"] is None:
+                continue
+            start = _process_start(row["pid"])
+            if start is None or (row["pid_start"] not in (None, "?") and start != row["pid_start"]):
+                dead.append(row["id"])
+        now = utcnow()
+        for run_id in dead:
+            with self.transaction() as db:
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?"
+                    " AND status IN ('queued', 'running')",
+                    (now, run_id),
+                )
+                db.execute(
+                    "UPDATE steps SET status = 'failed', finished_at = ?, error = ? WHERE run_id = ?"
+                    " AND status = 'running'",
+                    (
+                        now,
+                        json.dumps(
+                            {
+                                "cell": None,
+                                "ename": "Interrupted",
+                                "evalue": "the run's process died while this step ran",
+                            }
+                        ),
+                        run_id,
+                    ),
+                )
+                db.execute(
+                    "UPDATE steps SET status = 'skipped' WHERE run_id = ? AND status = 'queued'",
+                    (run_id,),
+                )
+        return dead
+
+    # -- cache -------------------------------------------------------------------------------
+    def cache_lookup(self, key: str) -> dict[str, Any] | None:
+        """A previous successful execution with this key whose artifacts still exist."""
+        rows = self._query("SELECT * FROM cache WHERE key = ?", (key,))
+        if not rows:
+            return None
+        row = rows[0]
+        manifest = json.loads(row["manifest"])
+        paths = [e["path"] for e in manifest.get("outputs", {}).values()]
+        if manifest.get("example"):
+            paths.append(manifest["example"]["path"])
+        if not all(os.path.exists(p) for p in paths):
+            return None
+        return {"run_id": row["run_id"], "notebook": row["notebook"], "manifest": manifest}
+
+    def cache_store(self, key: str, run_id: str, step: str, notebook: str, manifest: dict) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cache (key, run_id, step, notebook, manifest, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key, run_id, step, notebook, json.dumps(manifest), utcnow()),
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The run record (see README: ``jupyter mlops run --json``)."""
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in store {self.root}")
+        return self._record(rows[0])
+
+    def list_runs(self, notebook: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Runs, newest first, optionally only those of one notebook (absolute path)."""
+        if notebook is None:
+            rows = self._query(
+                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._query(
+                "SELECT * FROM runs WHERE notebook = ? ORDER BY created_at DESC, rowid DESC"
+                " LIMIT ?",
+                (notebook, limit),
+            )
+        return [self._record(row) for row in rows]
+
+    def latest_run(
+        self, notebook: str | None = None, status: str | None = "succeeded"
+    ) -> dict[str, Any] | None:
+        """The newest run (with ``status``, optionally of one notebook), or None."""
+        sql = "SELECT * FROM runs WHERE 1 = 1"
+        args: list[Any] = []
+        if notebook is not None:
+            sql += " AND notebook = ?"
+            args.append(notebook)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        rows = self._query(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1", tuple(args))
+        return self._record(rows[0]) if rows else None
+
+    def _record(self, row: sqlite3.Row) -> dict[str, Any]:
+        steps = {}
+        for step in self._query(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY position", (row["id"],)
+        ):
+            steps[step["name"]] = {
+                "status": step["status"],
+                "duration_s": step["duration_s"],
+                "notebook": step["notebook"],
+                "error": json.loads(step["error"]) if step["error"] else None,
+                "started_at": step["started_at"],
+                "finished_at": step["finished_at"],
+                "cached_from": step["cached_from"],
+            }
+        run_dir = self.run_dir(row["id"])
+        report = run_dir / "report.html"
+        return {
+            "id": row["id"],
+            "notebook": row["notebook"],
+            "notebook_sha256": row["notebook_sha256"],
+            "status": row["status"],
+            "parameters": json.loads(row["parameters"]),
+            "created_at": row["created_at"],
+            "started_at": row["started_at"],
+            "finished_at": row["finished_at"],
+            "duration_s": row["duration_s"],
+            "steps": steps,
+            "metrics": json.loads(row["metrics"] or "{}"),
+            "model": json.loads(row["model"]) if row["model"] else None,
+            "example": json.loads(row["example"]) if row["example"] else None,
+            "environment": json.loads(row["environment"]) if row["environment"] else None,
+            "options": json.loads(row["options"] or "{}"),
+            "run_dir": str(run_dir),
+            "report": str(report) if report.exists() else None,
+        }
