@@ -167,6 +167,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
 
     # parameters
     parameters: dict[str, dict[str, Any]] = {}
+    param_names: set[str] = set()
     if lay.parameters is not None:
         tree = _parse(lay.parameters, diag, "parameters")
         if tree is not None:
@@ -174,6 +175,8 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
             for line, message in errors:
                 diag.error(message, lay.parameters.index, "parameters", line)
             parameters = {p.name: {"default": p.default, "type": p.type} for p in params}
+            # names of rejected parameters: known, so that steps reading them add no errors
+            param_names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
     # setup cells: their reads are checked once the steps' names are known
     setup_reads: list[tuple[str, int, int | None]] = []
@@ -184,7 +187,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
             setup.run(tree.body, cell.index)
 
     # steps, in notebook order
-    flow = DataFlow(diag, set(parameters), setup)
+    flow = DataFlow(diag, param_names | set(parameters), setup)
     for draft in lay.steps.values():
         label = f"step '{draft.name}'"
         flow.add_step(draft.name, [(c.index, _parse(c, diag, label)) for c in draft.cells])

@@ -142,5 +142,7 @@ class DataFlow:
                 self._on_read(flow, global_name, line, True)
 
     def _error(self, flow: Flow, line: int | None, message: str) -> None:
+        if self.note:  # a tag's expression: its line numbers are not the cell's
+            line = None
         label = f"step '{self.steps[self.current].name}'"
         self.diag.error(message, flow.cell, label, line)

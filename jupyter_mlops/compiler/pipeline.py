@@ -118,4 +118,6 @@ def _find_cycle(remaining: list[str], upstream: dict[str, list[str]]) -> list[st
         node = next(u for u in sorted(upstream[node]) if u in left)
     cycle = path[seen[node] :]
     cycle.reverse()  # upstream links point backwards; show the run order
+    start = min(range(len(cycle)), key=lambda i: remaining.index(cycle[i]))
+    cycle = cycle[start:] + cycle[:start]  # begin at the first step in notebook order
     return [*cycle, cycle[0]]
