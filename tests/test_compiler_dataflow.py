@@ -324,3 +324,32 @@ def test_function_globals_never_cause_errors():
         code("defined_later_by_caller = 1\nf()", "step:b"),
     )
     assert p.step("b").inputs == {"f": "a"}
+
+
+def test_function_globals_bound_by_the_consumer_first_are_not_inputs():
+    p = compile_cells(
+        code("data = [1]", "step:a"),
+        code("def total():\n    return sum(data)", "step:b"),
+        code("data = [2, 3]\nt = total()", "step:c"),
+    )
+    assert p.step("c").inputs == {"total": "b"}
+    assert p.step("b").inputs == {"data": "a"}
+
+
+def test_capture_magic_with_options_binds_its_target():
+    p = compile_cells(
+        code("%%capture --no-stderr out\nprint(1)", "step:a"), code("text = out.stdout", "step:b")
+    )
+    assert p.step("b").inputs == {"out": "a"}
+
+
+def test_match_statement_bindings():
+    p = compile_cells(
+        code("cmd = ('go', 1)", "step:a"),
+        code(
+            "match cmd:\n    case ('go', n):\n        speed = n\n    case _:\n        speed = 0\n"
+            "v = speed",
+            "step:b",
+        ),
+    )
+    assert p.step("b").inputs == {"cmd": "a"}

@@ -47,8 +47,9 @@ def to_python(source: str) -> str:
         if match and match.group(1) in PYTHON_CELL_MAGICS:
             magic, args = match.group(1), match.group(2).strip()
             call = f"get_ipython().run_cell_magic({magic!r}, {args!r}, None)"
-            target = args.split()[0] if magic == "capture" and args else ""
-            if target.isidentifier() and not target.startswith("-"):
+            names = [a for a in args.split() if not a.startswith("-")]
+            target = names[0] if magic == "capture" and names else ""
+            if target.isidentifier():
                 call = f"{target} = {call}"
             body = "\n".join(lines[first + 1 :])
             return "\n" * first + call + "\n" + to_python(body)
