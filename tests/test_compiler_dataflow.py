@@ -353,3 +353,14 @@ def test_match_statement_bindings():
         ),
     )
     assert p.step("b").inputs == {"cmd": "a"}
+
+
+def test_parameters_read_by_setup_cells_are_read_by_every_step():
+    p = compile_cells(
+        code("import random\nrandom.seed(SEED)", "imports"),
+        code("SEED = 1\nN = 2", "parameters"),
+        code("a = 1", "step:one"),
+        code("b = a * N", "step:two"),
+    )
+    assert p.step("one").params_read == ["SEED"]
+    assert p.step("two").params_read == ["N", "SEED"]

@@ -207,6 +207,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 "the parameter's value"
             )
 
+    setup_params = {name for name, _, _ in setup_reads if name in parameters}
     for name, cell, line in setup_reads:
         binders = [s.name for s in flow.steps if s.flow and name in s.flow.maybe]
         if binders:
@@ -309,7 +310,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 inputs={v: flow.steps[j].name for v, j in sorted(state.inputs.items())},
                 outputs=sorted(state.outputs),
                 cache=draft.cache,
-                params_read=sorted(state.params),
+                params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],
             )
