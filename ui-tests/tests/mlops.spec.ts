@@ -37,15 +37,15 @@ test.describe('MLOps side panel', () => {
     const panel = await openPanel(page);
     await expect(panel.locator('h2')).toHaveText('MLOps');
 
-    // The version the server reports (auth disabled by Galata's server config).
+    // The panel shows a version once the server has answered...
+    const version = panel.locator('.jp-mlops-version');
+    await expect(version).toHaveText(/^jupyter-mlops \d+\.\d+\.\d+/);
+
+    // ...and it is the version the server reports (auth disabled by Galata).
     const response = await page.request.get('/mlops/api/info');
     expect(response.status(), 'GET /mlops/api/info').toBe(200);
     const info = await response.json();
-    expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
-
-    await expect(panel.locator('.jp-mlops-version')).toHaveText(
-      `jupyter-mlops ${info.version}`
-    );
+    await expect(version).toHaveText(`jupyter-mlops ${info.version}`);
     await expect(panel.locator('.jp-mlops-info-details')).toContainText(
       info.store
     );
