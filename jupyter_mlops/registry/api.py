@@ -1,0 +1,33 @@
+"""Python API: ``jupyter_mlops.publish``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def publish(
+    run_id: str,
+    name: str,
+    description: str | None = None,
+    aliases: Iterable[str] = (),
+    require: Iterable[str] = (),
+    must_beat: str | None = None,
+    notebook: str | None = None,
+    *,
+    store: str | None = None,
+    registry_uri: str | None = None,
+) -> dict[str, Any]:
+    """Publish a run's model as a new registry version (see ``jupyter mlops publish``).
+
+    ``run_id`` may be ``"latest"``; ``require`` items look like ``"accuracy>=0.9"``;
+    ``must_beat`` like ``"champion:accuracy"`` or ``"champion:rmse:lower"``. Returns
+    ``{"name", "version", "uri", "aliases", "run_id", "checks", ...}``.
+    """
+    from ..service import MlopsService
+
+    service = MlopsService.create(store=store, registry_uri=registry_uri)
+    return service.publish(
+        run_id, name, description=description, aliases=tuple(aliases),
+        require=tuple(require), must_beat=must_beat, notebook=notebook,
+    )  # fmt: skip

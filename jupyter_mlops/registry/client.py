@@ -1,0 +1,158 @@
+"""Lazy MLflow access: quiet imports, one-time SQLite creation under a lock, error mapping.
+
+SQLite registries are created (and migrated) exactly once, under an ``fcntl`` lock on a file
+next to the database, because several MLflow processes migrating a fresh database at once
+crash in alembic. Registry writes to a local SQLite registry are also serialized under that
+lock, so concurrent publishes never see "database is locked" and alias moves are atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from ..errors import InvalidInput, MlopsError, NotFound
+
+EXPERIMENT_NAME = "jupyter-mlops"
+_READY_SUFFIX = ".ready"
+_LOCK_SUFFIX = ".lock"
+
+
+class RegistryError(MlopsError):
+    """The registry could not be reached or refused an operation (exit 1)."""
+
+    exit_code = 1
+    http_status = 502
+
+
+def quiet_mlflow() -> None:
+    """Silence MLflow's INFO chatter and telemetry; call before importing mlflow."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    for name in ("mlflow", "alembic", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def import_mlflow() -> Any:
+    """Import mlflow (≈1 s, only when a registry operation needs it)."""
+    quiet_mlflow()
+    import mlflow
+
+    return mlflow
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a local ``sqlite:///`` URI, else ``None``."""
+    if not uri.startswith("sqlite:"):
+        return None
+    parsed = urlparse(uri)
+    path = unquote(parsed.path)
+    if not path or path == "/:memory:":
+        return None
+    return Path(path)
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where artifacts go for a local SQLite registry (``<dir>/models``); ``None`` = server's."""
+    db = sqlite_path(uri)
+    return (db.parent / "models").as_uri() if db is not None else None
+
+
+@contextlib.contextmanager
+def registry_lock(uri: str) -> Iterator[None]:
+    """Exclusive lock for a local SQLite registry; no-op for servers (they serialize)."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(db) + _LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock; a killed process releases it too
+
+
+def _ensure_sqlite_schema(uri: str, client: Any) -> None:
+    """Create/migrate a local SQLite registry once, under the lock."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    marker = Path(str(db) + _READY_SUFFIX)
+    if marker.exists() and db.exists():
+        return
+    with registry_lock(uri):
+        if marker.exists() and db.exists():
+            return
+        client.search_experiments(max_results=1)  # tracking tables
+        client.search_registered_models(max_results=1)  # registry tables
+        marker.write_text("ok\n")
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def open_client(uri: str) -> Any:
+    """An ``MlflowClient`` for tracking and registry at ``uri`` (schema created if needed)."""
+    if uri in _CLIENTS:
+        return _CLIENTS[uri]
+    import_mlflow()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with mlflow_errors():
+        _ensure_sqlite_schema(uri, client)
+    _CLIENTS[uri] = client
+    return client
+
+
+def error_code(exc: BaseException) -> str:
+    return str(getattr(exc, "error_code", "") or "")
+
+
+@contextlib.contextmanager
+def mlflow_errors(not_found: str | None = None) -> Iterator[None]:
+    """Turn MLflow and connection errors into one-line :class:`MlopsError` messages."""
+    try:
+        yield
+    except MlopsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classify by MLflow error code / type
+        code = error_code(exc)
+        message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0]
+        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            raise NotFound(not_found or message) from exc
+        if code == "INVALID_PARAMETER_VALUE":
+            raise InvalidInput(message) from exc
+        if type(exc).__name__ == "MlflowException" or "Connection" in type(exc).__name__:
+            raise RegistryError(f"registry: {message}") from exc
+        raise
+
+
+def ensure_experiment(client: Any, uri: str) -> str:
+    """The id of the ``jupyter-mlops`` experiment (created with artifacts in the store)."""
+    exp = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(EXPERIMENT_NAME, artifact_location=artifact_root(uri))
+    except Exception as exc:
+        if error_code(exc) not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+        return client.get_experiment_by_name(EXPERIMENT_NAME).experiment_id
+
+
+def ensure_registered_model(client: Any, name: str) -> None:
+    """Create the registered model ``name`` unless it exists (race-safe)."""
+    try:
+        client.create_registered_model(name)
+    except Exception as exc:
+        if error_code(exc) not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise

@@ -1,0 +1,73 @@
+"""Where a model came from: git state of the notebook, who published, MLflow run tags."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def who() -> str:
+    """``user@host`` (``$JUPYTER_MLOPS_USER`` overrides the user)."""
+    try:
+        user = os.environ.get("JUPYTER_MLOPS_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def git_info(notebook: str | None) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` for the repository holding ``notebook`` (dirty = the notebook
+    or any tracked file differs from the commit), else ``None``."""
+    if not notebook:
+        return None
+    folder = Path(notebook).parent
+    if not folder.is_dir():
+        return None
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    nb_status = git("status", "--porcelain", "--", str(notebook))
+    return {"commit": commit, "dirty": bool(status) or bool(nb_status)}
+
+
+def run_tags(record: dict[str, Any], git: dict[str, Any] | None, name: str) -> dict[str, str]:
+    """Tags of the MLflow run that links a version to its pipeline run."""
+    notebook = record.get("notebook") or ""
+    tags = {
+        "mlflow.runName": f"{Path(notebook).stem or 'run'}-{record['id']}",
+        "mlflow.source.name": notebook,
+        "mlflow.source.type": "NOTEBOOK",
+        "mlflow.user": who().split("@")[0],
+        "mlops.run_id": str(record["id"]),
+        "mlops.notebook": notebook,
+        "mlops.notebook_sha256": str(record.get("notebook_sha256") or ""),
+        "mlops.registered_model": name,
+    }
+    if git:
+        tags["mlflow.source.git.commit"] = git["commit"]
+        tags["mlops.git_commit"] = git["commit"]
+        tags["mlops.git_dirty"] = str(git["dirty"]).lower()
+    for key in ("model", "example"):
+        if record.get(key):
+            tags[f"mlops.{key}_digest"] = Path(record[key]["artifact"]).name
+    return tags

@@ -1,0 +1,321 @@
+"""Publish a pipeline run's model as a new, immutable version in the model registry.
+
+Order (nothing is registered until the model is proven loadable, and a version is created
+only after its files are uploaded, so a publish killed at any point leaves no version
+pointing at missing artifacts):
+
+1. resolve the run, check it succeeded and has a model; ``--require`` gates;
+2. start the fresh check process (its imports overlap with the rest);
+3. save the model locally as an MLflow model (sklearn/skops or cloudpickle pyfunc) with
+   explicit pip requirements, signature and input example; hand it to the check process;
+4. ``--must-beat`` gate; create the MLflow run (params, metrics, tags, step notebooks,
+   report) and a logged model while the check runs;
+5. check failed → mark the run failed and delete it, no version; else upload the checked
+   files, create the version (tags: trusted types, metrics, run id...), attach the model
+   card, move aliases, and append to the history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import GateRefused, InvalidInput
+from . import flavors
+from .catalog import METRICS_TAG, RUN_ID_TAG, current_alias_version, get_registered_model
+from .client import (
+    ensure_experiment,
+    ensure_registered_model,
+    mlflow_errors,
+    open_client,
+    registry_lock,
+)
+from .deploy_check import DeployCheck
+from .gates import check_must_beat, check_requires, parse_must_beat, parse_require
+from .history import record_event
+from .loading import TRUSTED_TYPES_TAG
+from .model_card import build_card, key_packages
+from .provenance import git_info, run_tags, utcnow, who
+from .runs import check_publishable, resolve_run
+
+_ALIAS = re.compile(r"^[\w\-]+$")
+_PAUSE_ENV = "JUPYTER_MLOPS_TEST_PAUSE_AT"  # tests: sleep at a named stage (kill -9 tests)
+
+
+class DeployabilityFailed(GateRefused):
+    """The model could not be loaded or could not predict in a fresh process (exit 3)."""
+
+
+def _pause(stage: str) -> None:
+    import os
+
+    if os.environ.get(_PAUSE_ENV) == stage:
+        print(f"paused at {stage}", flush=True)
+        time.sleep(3600)
+
+
+def validate_names(name: str, aliases: Iterable[str]) -> list[str]:
+    if not name or not name.strip() or "'" in name or "/" in name or "@" in name:
+        raise InvalidInput(f"invalid model name {name!r}")
+    result = []
+    for alias in aliases:
+        if (
+            not _ALIAS.match(alias or "")
+            or alias.lower() == "latest"
+            or re.match(r"^v\d+$", alias, re.I)
+        ):
+            raise InvalidInput(
+                f"invalid alias {alias!r}: use letters, digits, _ and -; 'latest' and "
+                "'v<number>' are reserved"
+            )
+        if alias not in result:
+            result.append(alias)
+    return result
+
+
+def publish_run(
+    store: Path,
+    registry_uri: str,
+    run_id: str,
+    name: str,
+    description: str | None = None,
+    aliases: Iterable[str] = (),
+    require: Iterable[str] = (),
+    must_beat: str | None = None,
+    notebook: str | None = None,
+) -> dict[str, Any]:
+    """Publish run ``run_id`` (or ``latest``) as a new version of ``name``; see module doc."""
+    aliases = validate_names(name, aliases)
+    requires = [parse_require(r) for r in require]
+    beat = parse_must_beat(must_beat)
+    record = resolve_run(Path(store), run_id, notebook)
+    check_publishable(record)
+    metrics = {k: v for k, v in (record.get("metrics") or {}).items()}
+    gates = check_requires(requires, metrics)
+    checker = DeployCheck()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlops-publish-") as tmp:
+            return _publish(
+                record, Path(tmp), checker, registry_uri, name, description, aliases, gates,
+                beat, metrics,
+            )  # fmt: skip
+    finally:
+        checker.cancel()
+
+
+def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat, metrics):
+    from ..serialization import load
+
+    model = load(record["model"]["artifact"])
+    example_path = record["example"]["artifact"] if record.get("example") else None
+    example = load(example_path) if example_path else None
+    env = record.get("environment") or {}
+    packages = env.get("packages") or {}
+    saved = flavors.save(model, tmp / "model", example, packages)
+    checker.submit(saved.path, example_path, saved.trusted_types)
+    _pause("checking")
+
+    client = open_client(uri)
+    if beat is not None:
+        get_registered_model(client, name)
+        from .catalog import resolve_version, version_metrics
+
+        incumbent = resolve_version(client, name, alias=beat.alias)
+        gates.append(
+            check_must_beat(beat, metrics, version_metrics(client, incumbent), incumbent.version)
+        )
+    git = record.get("git") or git_info(record.get("notebook"))
+    mlflow_run, logged = _start_mlflow_run(client, uri, record, name, git, metrics)
+    _log_run_files(client, mlflow_run, record)
+
+    check = checker.result()
+    if not check.get("ok"):
+        _abandon(client, uri, mlflow_run, logged)
+        raise DeployabilityFailed(
+            f"deployability check failed, no version created: {check.get('error')}"
+        )
+    _stamp_mlmodel(saved.path, mlflow_run, logged)
+    with mlflow_errors():
+        client.log_model_artifacts(logged.model_id, str(saved.path))
+    _pause("uploaded")
+
+    created_at, created_by = utcnow(), who()
+    tags = _version_tags(record, saved, metrics, check, git, created_by)
+    with registry_lock(uri), mlflow_errors():
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        client.log_outputs(mlflow_run, [LoggedModelOutput(logged.model_id, step=0)])
+        ensure_registered_model(client, name)
+        mv = client.create_model_version(
+            name,
+            source=logged.artifact_location,
+            run_id=mlflow_run,
+            tags=tags,
+            description=description or "",
+            model_id=logged.model_id,
+        )
+        version = int(mv.version)
+        _pause("registered")
+        header = _card_header(name, version, created_at, created_by, record, git, saved, check)
+        card = build_card(header, description, record)
+        client.update_model_version(name, str(version), description=card)
+        moves = []
+        for alias in aliases:
+            before = current_alias_version(client, name, alias)
+            client.set_registered_model_alias(name, alias, str(version))
+            moves.append(
+                record_event(
+                    client, name, "alias-set", alias=alias, from_version=before, to_version=version
+                )  # fmt: skip
+            )
+        record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
+        client.set_terminated(mlflow_run, "FINISHED")
+    card_file = tmp / "MODEL_CARD.md"
+    card_file.write_text(card, encoding="utf-8")
+    with mlflow_errors():
+        client.log_model_artifact(logged.model_id, str(card_file))
+    return {
+        "name": name,
+        "version": version,
+        "uri": f"models:/{name}/{version}",
+        "aliases": aliases,
+        "run_id": str(record["id"]),
+        "mlflow_run_id": mlflow_run,
+        "model_id": logged.model_id,
+        "flavor": saved.flavor,
+        "registry_uri": uri,
+        "checks": {"gates": gates, "deployability": check},
+    }
+
+
+def _start_mlflow_run(client, uri, record, name, git, metrics) -> tuple[str, Any]:
+    """Create the MLflow run (params, metrics, tags) and an empty logged model."""
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    params = [Param(str(k), _text(v)[:6000]) for k, v in (record.get("parameters") or {}).items()]
+    numeric = [Metric(str(k), float(v), now, 0) for k, v in metrics.items() if _is_number(v)]
+    with registry_lock(uri), mlflow_errors():
+        experiment = ensure_experiment(client, uri)
+        tags = run_tags(record, git, name)
+        run = client.create_run(experiment, tags=tags, run_name=tags["mlflow.runName"])
+        run_id = run.info.run_id
+        for i in range(0, max(len(params), len(numeric)), 100):
+            client.log_batch(run_id, metrics=numeric[i : i + 100], params=params[i : i + 100])
+        logged = client.create_logged_model(
+            experiment,
+            name=name,
+            source_run_id=run_id,
+            tags={"mlops.run_id": str(record["id"])},
+        )
+    return run_id, logged
+
+
+def _log_run_files(client: Any, run_id: str, record: dict[str, Any]) -> None:
+    """Executed step notebooks under ``steps/`` and the HTML report."""
+    with mlflow_errors():
+        for step in (record.get("steps") or {}).values():
+            nb = step.get("notebook")
+            if nb and Path(nb).is_file():
+                client.log_artifact(run_id, nb, "steps")
+        report = record.get("report")
+        if report and Path(report).is_file():
+            client.log_artifact(run_id, report)
+
+
+def _abandon(client: Any, uri: str, run_id: str, logged: Any) -> None:
+    """A refused publish leaves no live run or model behind."""
+    from mlflow.entities import LoggedModelStatus
+
+    try:
+        with registry_lock(uri):
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            client.set_terminated(run_id, "FAILED")
+            client.delete_run(run_id)
+    except Exception:  # noqa: BLE001 - best effort; the refusal is what matters
+        pass
+
+
+def _stamp_mlmodel(path: Path, run_id: str, logged: Any) -> None:
+    """Record the run and logged-model ids in MLmodel, as ``log_model`` does."""
+    import yaml
+
+    file = path / "MLmodel"
+    conf = yaml.safe_load(file.read_text())
+    conf.update(run_id=run_id, model_id=logged.model_id, artifact_path=logged.artifact_location)
+    file.write_text(yaml.safe_dump(conf, default_flow_style=False))
+
+
+def _version_tags(record, saved, metrics, check, git, created_by) -> dict[str, str]:
+    tags = {
+        RUN_ID_TAG: str(record["id"]),
+        "mlops.notebook": str(record.get("notebook") or ""),
+        "mlops.notebook_sha256": str(record.get("notebook_sha256") or ""),
+        "mlops.flavor": saved.flavor,
+        "mlops.flavor_reason": saved.reason[:5000],
+        METRICS_TAG: json.dumps({k: v for k, v in metrics.items() if _is_number(v)}),
+        "mlops.deployability": "passed",
+        "mlops.published_by": created_by,
+    }
+    if saved.flavor == flavors.SKLEARN:
+        tags[TRUSTED_TYPES_TAG] = json.dumps(saved.trusted_types)
+    if git:
+        tags["mlops.git_commit"] = git["commit"]
+        tags["mlops.git_dirty"] = str(git["dirty"]).lower()
+    return tags
+
+
+def _card_header(name, version, created_at, created_by, record, git, saved, check) -> dict:
+    env = record.get("environment") or {}
+    return {
+        "name": name,
+        "version": version,
+        "created_at": created_at,
+        "created_by": created_by,
+        "source": {
+            "notebook": record.get("notebook"),
+            "sha256": record.get("notebook_sha256"),
+        },
+        "git": git,
+        "run_id": str(record["id"]),
+        "parameters": record.get("parameters") or {},
+        "metrics": record.get("metrics") or {},
+        "steps": list((record.get("steps") or {}).keys()),
+        "environment": {
+            "python": env.get("python"),
+            "packages": key_packages(env.get("packages"), saved.requirements),
+        },
+        "flavor": saved.flavor,
+        "skops_trusted_types": saved.trusted_types if saved.flavor == flavors.SKLEARN else None,
+        "requirements": saved.requirements,
+        "signature": saved.signature,
+        "deployability": {
+            k: check.get(k)
+            for k in (
+                "ok",
+                "fresh_process",
+                "loaded",
+                "predicted",
+                "rows_in",
+                "rows_out",
+                "load_seconds",
+                "predict_seconds",
+                "note",
+            )
+            if k in check
+        },  # fmt: skip
+    }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
