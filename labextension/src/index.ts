@@ -89,13 +89,21 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const onPathChanged = (_: unknown, path: string) => {
       model.setNotebookPath(path);
     };
+    const onDisposed = () => {
+      // The tracker moves on to another notebook, or to none.
+      follow(tracker.currentWidget);
+    };
     const follow = (notebook: NotebookPanel | null) => {
+      if (notebook?.isDisposed) {
+        notebook = null;
+      }
       if (followed === notebook) {
         return;
       }
-      if (followed && !followed.isDisposed) {
+      if (followed) {
         followed.context.saveState.disconnect(onSaved);
         followed.context.pathChanged.disconnect(onPathChanged);
+        followed.disposed.disconnect(onDisposed);
       }
       followed = notebook;
       if (!notebook) {
@@ -104,12 +112,8 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       }
       notebook.context.saveState.connect(onSaved);
       notebook.context.pathChanged.connect(onPathChanged);
+      notebook.disposed.connect(onDisposed);
       model.setNotebookPath(notebook.context.path);
-      notebook.disposed.connect(() => {
-        if (followed === notebook) {
-          follow(tracker.currentWidget);
-        }
-      });
     };
     tracker.currentChanged.connect((_, notebook) => follow(notebook));
     follow(tracker.currentWidget);
