@@ -32,7 +32,7 @@ class RegistryOperations:
         notebook: str | None = None,
     ) -> dict[str, Any]:
         """Publish run ``run_id`` (or ``latest``) as a new version of model ``name``."""
-        from .registry.publish import publish_run
+        from .registry.publishing import publish_run
 
         return publish_run(
             self.store, self.registry_uri, run_id, name, description=description,
@@ -48,7 +48,7 @@ class RegistryOperations:
     def set_alias(self, name: str, alias: str, version: int | str) -> dict[str, Any]:
         """Point ``alias`` of ``name`` at ``version``; returns the history event."""
         from .registry.catalog import set_alias
-        from .registry.publish import validate_names
+        from .registry.publishing import validate_names
 
         validate_names(name, [alias])
         return set_alias(self._registry_client(), self.registry_uri, name, alias, version)

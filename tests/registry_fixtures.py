@@ -194,3 +194,38 @@ if __name__ == "__main__":
 
     sys.argv = ["jupyter-mlops", *sys.argv[1:]]
     main()
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def seed_registry(store: Path, cache_dir: Path) -> str:
+    """Give ``store`` a copy of an already-migrated empty registry (creating a SQLite
+    registry costs seconds; the first-creation path has its own concurrency test)."""
+    import shutil
+
+    if "db" not in _TEMPLATE:
+        from jupyter_mlops.registry.client import open_client
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        open_client(f"sqlite:///{cache_dir / 'registry.db'}")
+        _TEMPLATE["db"] = cache_dir / "registry.db"
+    store.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_TEMPLATE["db"], store / "registry.db")
+    (store / "registry.db.ready").write_text("ok\n")
+    return f"sqlite:///{store / 'registry.db'}"
+
+
+class WrongRows:
+    """A "model" whose predict returns ``rows`` rows whatever the input."""
+
+    def __init__(self, rows: int = 1) -> None:
+        self.rows = rows
+
+    def predict(self, X):
+        return [0] * (len(X) if self.rows == len(X) else self.rows)
+
+
+class RaisesOnPredict:
+    def predict(self, X):
+        raise ValueError("bad input")

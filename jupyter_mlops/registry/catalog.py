@@ -30,7 +30,8 @@ def resolve_version(
 ) -> Any:
     """The ModelVersion for a version number, an alias, or (neither) the newest version."""
     if alias is not None:
-        get_registered_model(client, name)
+        if alias not in (get_registered_model(client, name).aliases or {}):
+            raise NotFound(f"model {name!r} has no alias {alias!r}")
         with mlflow_errors(not_found=f"model {name!r} has no alias {alias!r}"):
             return client.get_model_version_by_alias(name, alias)
     if version is not None:
@@ -112,6 +113,8 @@ def current_alias_version(client: Any, name: str, alias: str) -> int | None:
 
 def set_alias(client: Any, uri: str, name: str, alias: str, version: int | str) -> dict:
     """Point ``alias`` at ``version`` and record the move in the history."""
+    if not str(version).isdigit():
+        raise InvalidInput(f"version must be a number, not {version!r}")
     get_registered_model(client, name)
     with mlflow_errors(not_found=f"model {name!r} has no version {version}"):
         client.get_model_version(name, str(version))

@@ -51,11 +51,11 @@ def sqlite_path(uri: str) -> Path | None:
     """The database file of a local ``sqlite:///`` URI, else ``None``."""
     if not uri.startswith("sqlite:"):
         return None
-    parsed = urlparse(uri)
-    path = unquote(parsed.path)
-    if not path or path == "/:memory:":
+    path = unquote(urlparse(uri).path)
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
+    if not path or path == ":memory:":
         return None
-    return Path(path)
+    return Path(path).absolute()
 
 
 def artifact_root(uri: str) -> str | None:

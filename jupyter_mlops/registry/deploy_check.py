@@ -12,6 +12,7 @@ Run by hand: ``python -m jupyter_mlops.registry.deploy_check MODEL_DIR [EXAMPLE]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -94,10 +95,8 @@ def _serve() -> int:
     os.dup2(2, 1)  # anything the model prints goes to stderr, not into the protocol
     sys.stdout = sys.stderr
     for module in ("yaml", "cloudpickle", "skops.io", "sklearn.base", "numpy", "pandas"):
-        try:  # warm up while the publisher works
+        with contextlib.suppress(ImportError):  # warm up while the publisher works
             __import__(module)
-        except ImportError:
-            pass
     line = sys.stdin.readline()
     if not line.strip():
         return 0
@@ -121,7 +120,7 @@ class DeployCheck:
         if package_root not in parts:
             parts.append(package_root)  # so a source checkout works like an install
         env["PYTHONPATH"] = os.pathsep.join(parts)
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in result()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_mlops.registry.deploy_check", "--serve"],
             stdin=subprocess.PIPE,

@@ -111,6 +111,8 @@ def publish_run(
 def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat, metrics):
     from ..serialization import load
 
+    started = time.perf_counter()
+
     model = load(record["model"]["artifact"])
     example_path = record["example"]["artifact"] if record.get("example") else None
     example = load(example_path) if example_path else None
@@ -191,6 +193,7 @@ def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat,
         "flavor": saved.flavor,
         "registry_uri": uri,
         "checks": {"gates": gates, "deployability": check},
+        "seconds": round(time.perf_counter() - started, 3),
     }
 
 
