@@ -1,5 +1,15 @@
 import { expect, test } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
+import * as path from 'path';
+
+/** The example notebook of the repository, compiled by the real server. */
+const EXAMPLE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'examples',
+  'wine_classifier.ipynb'
+);
 
 const PANEL_ID = 'jupyter-mlops:panel';
 
@@ -151,5 +161,37 @@ test.describe('MLOps side panel', () => {
     expect(await page.notebook.save()).toBe(true);
     await expect(panel.locator('.jp-mlops-pipeline-error')).toHaveText(failure);
     await expect(panel.locator('.jp-mlops-step')).toHaveCount(0);
+  });
+
+  test('shows the steps the server compiles from a real notebook', async ({
+    page,
+    tmpPath
+  }) => {
+    const notebook = `${tmpPath}/wine.ipynb`;
+    await page.contents.uploadFile(EXAMPLE, notebook);
+
+    // What the server's compiler says about it.
+    const response = await page.request.get(
+      `/mlops/api/pipeline?path=${encodeURIComponent(notebook)}`
+    );
+    expect(response.status(), await response.text()).toBe(200);
+    const pipeline = await response.json();
+    const names: string[] = pipeline.steps.map((s: any) => s.name);
+    expect(names.length).toBeGreaterThan(0);
+
+    // Open it first (the file browser is in the left sidebar): the panel,
+    // hidden meanwhile, compiles when it is shown.
+    expect(await page.notebook.openByPath(notebook)).toBe(true);
+    const panel = await openPanel(page);
+    await expect(panel.locator('.jp-mlops-pipeline-notebook')).toHaveText(
+      notebook
+    );
+    await expect(panel.locator('.jp-mlops-step-name')).toHaveText(names);
+    if (pipeline.model?.variable) {
+      await expect(panel.locator('.jp-mlops-pipeline-status')).toContainText(
+        `model: ${pipeline.model.variable}`
+      );
+    }
+    await expect(panel.locator('.jp-mlops-pipeline-error')).toBeHidden();
   });
 });

@@ -1,6 +1,6 @@
 import { Widget } from '@lumino/widgets';
 
-import { IPipelineStep } from '../api';
+import { IPipeline, IPipelineStep } from '../api';
 import { IMlopsModel } from '../tokens';
 
 /**
@@ -83,6 +83,10 @@ export class PipelineView extends Widget {
     this._status.textContent =
       `${count} step${count === 1 ? '' : 's'}` +
       (params.length ? ` · parameters: ${params.join(', ')}` : '');
+    const summary = Private.summary(pipeline);
+    if (summary) {
+      this._status.textContent += ` · ${summary}`;
+    }
     for (const step of pipeline.steps) {
       this._steps.append(Private.renderStep(step));
     }
@@ -102,6 +106,24 @@ export class PipelineView extends Widget {
 }
 
 namespace Private {
+  /**
+   * "model: clf (train) · metrics: accuracy, f1" when the pipeline has them.
+   */
+  export function summary(pipeline: IPipeline): string {
+    const parts: string[] = [];
+    const model = pipeline.model as { step?: string; variable?: string } | null;
+    if (model && typeof model === 'object' && model.variable) {
+      parts.push(
+        `model: ${model.variable}` + (model.step ? ` (${model.step})` : '')
+      );
+    }
+    const metrics = pipeline.metrics;
+    if (Array.isArray(metrics) && metrics.length) {
+      parts.push(`metrics: ${metrics.join(', ')}`);
+    }
+    return parts.join(' · ');
+  }
+
   export function renderStep(step: IPipelineStep): HTMLLIElement {
     const item = document.createElement('li');
     item.className = 'jp-mlops-step';
