@@ -24,8 +24,14 @@ def _fake_store(monkeypatch):
     from jupyter_mlops.registry import runs
 
     monkeypatch.setattr(runs, "_open_store", rf.FakeStore)
+    # test model classes travel by value (like classes defined in a notebook)
+    import cloudpickle
+
     monkeypatch.delenv("JUPYTER_MLOPS_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cloudpickle.register_pickle_by_value(rf)
+    yield
+    cloudpickle.unregister_pickle_by_value(rf)
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ def quiet_mlflow() -> None:
     """Silence MLflow's INFO chatter and telemetry; call before importing mlflow."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # our cloudpickle use is documented
     for name in ("mlflow", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -80,35 +82,35 @@ def registry_lock(uri: str) -> Iterator[None]:
         os.close(fd)  # closing releases the flock; a killed process releases it too
 
 
-def _ensure_sqlite_schema(uri: str, client: Any) -> None:
-    """Create/migrate a local SQLite registry once, under the lock."""
+def _schema_ready(uri: str) -> bool:
     db = sqlite_path(uri)
-    if db is None:
-        return
-    marker = Path(str(db) + _READY_SUFFIX)
-    if marker.exists() and db.exists():
-        return
-    with registry_lock(uri):
-        if marker.exists() and db.exists():
-            return
-        client.search_experiments(max_results=1)  # tracking tables
-        client.search_registered_models(max_results=1)  # registry tables
-        marker.write_text("ok\n")
+    return db is None or (Path(str(db) + _READY_SUFFIX).exists() and db.exists())
 
 
 _CLIENTS: dict[str, Any] = {}
 
 
 def open_client(uri: str) -> Any:
-    """An ``MlflowClient`` for tracking and registry at ``uri`` (schema created if needed)."""
+    """An ``MlflowClient`` for tracking and registry at ``uri``.
+
+    A local SQLite registry is created/migrated once, under the lock, by whichever process
+    gets there first (MlflowClient opens its stores eagerly, so it is built under the lock).
+    """
     if uri in _CLIENTS:
         return _CLIENTS[uri]
     import_mlflow()
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     with mlflow_errors():
-        _ensure_sqlite_schema(uri, client)
+        if _schema_ready(uri):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        else:
+            with registry_lock(uri):
+                client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+                if not _schema_ready(uri):
+                    client.search_experiments(max_results=1)  # tracking tables
+                    client.search_registered_models(max_results=1)  # registry tables
+                    Path(str(sqlite_path(uri)) + _READY_SUFFIX).write_text("ok\n")
     _CLIENTS[uri] = client
     return client
 
