@@ -52,27 +52,25 @@ class RunApp(Subcommand):
 
         steps = [s.name for s in compile_notebook(str(service.notebook_path(args.notebook))).steps]
         progress = Progress(steps)
-        try:
-            record = service.run(
-                args.notebook,
-                parameter_texts=[tuple(p) for p in args.parameter],
-                parameter_file=args.parameters_file,
-                jobs=args.jobs,
-                use_cache=not args.no_cache,
-                isolate=args.isolate,
-                step_timeout=args.step_timeout,
-                on_event=progress,
-            )
-        except KeyboardInterrupt:
-            progress.close()
-            print("error: run cancelled", file=sys.stderr)
-            return 130
+        record = service.run(
+            args.notebook,
+            parameter_texts=[tuple(p) for p in args.parameter],
+            parameter_file=args.parameters_file,
+            jobs=args.jobs,
+            use_cache=not args.no_cache,
+            isolate=args.isolate,
+            step_timeout=args.step_timeout,
+            on_event=progress,
+        )
         progress.close()
         print(summary_table(record), file=sys.stderr)
         for line in failure_lines(record):
             print(f"error: {line}", file=sys.stderr)
         if args.json:
             print(json.dumps(_public(record), indent=2))
+        if record["status"] == "cancelled":
+            print("error: run cancelled", file=sys.stderr)
+            return 130
         if record["status"] != "succeeded":
             return 1
         publish_name = getattr(args, "publish", None)

@@ -7,6 +7,7 @@ the kernel running for the next step, closing only its own client channels.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -14,6 +15,11 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
 ENGINE_NAME = "jupyter-mlops-warm"
+
+# nbclient logs kernel deaths itself; the runner reports them as step errors instead.
+_quiet = logging.getLogger("jupyter_mlops.nbclient")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
 
 
 class WarmKernelEngine(NBClientEngine):
@@ -38,6 +44,7 @@ class WarmKernelEngine(NBClientEngine):
             timeout=execution_timeout,
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
+            log=_quiet,
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,

@@ -43,6 +43,8 @@ def execute_step_notebook(
     from .engine import ENGINE_NAME
 
     slot.start()
+    if cancelled.is_set() or slot.killed:
+        return StepError(None, "Cancelled", "the run was cancelled")
     timer = None
     timed_out = threading.Event()
     if timeout:
@@ -105,16 +107,24 @@ def _source_cell(nb: Any, index: int | None) -> int | None:
     return nb.cells[index].metadata.get("mlops", {}).get("source_cell")
 
 
+def _last_started(nb: dict[str, Any]) -> dict[str, Any] | None:
+    """The last cell papermill started (it was executing when the kernel went away)."""
+    started = [
+        c
+        for c in nb.get("cells", [])
+        if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    return started[-1] if started else None
+
+
 def _running_cell(output_path: Path) -> int | None:
     """The user's cell that was executing when the kernel went away, from papermill's marks."""
     try:
         nb = json.loads(output_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for cell in nb.get("cells", []):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return cell.get("metadata", {}).get("mlops", {}).get("source_cell")
-    return None
+    cell = _last_started(nb)
+    return None if cell is None else cell.get("metadata", {}).get("mlops", {}).get("source_cell")
 
 
 def _mark_error(output_path: Path, error: StepError) -> None:
@@ -123,17 +133,18 @@ def _mark_error(output_path: Path, error: StepError) -> None:
         nb = json.loads(output_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {}).get("papermill", {})
-        if meta.get("status") == "running":
-            meta["status"] = "failed"
-            meta["exception"] = True
-            cell.setdefault("outputs", []).append(
-                {
-                    "output_type": "error",
-                    "ename": error.ename,
-                    "evalue": error.evalue,
-                    "traceback": [f"{error.ename}: {error.evalue}"],
-                }
-            )
+    cell = _last_started(nb)
+    if cell is None:
+        return
+    meta = cell.setdefault("metadata", {}).setdefault("papermill", {})
+    meta["status"] = "failed"
+    meta["exception"] = True
+    cell.setdefault("outputs", []).append(
+        {
+            "output_type": "error",
+            "ename": error.ename,
+            "evalue": error.evalue,
+            "traceback": [f"{error.ename}: {error.evalue}"],
+        }
+    )
     output_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")

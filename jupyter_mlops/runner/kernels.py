@@ -3,12 +3,18 @@
 A slot owns one kernel (started lazily in the worker thread that first needs it) and
 remembers which variables it holds, so the scheduler can send a step to the kernel that
 already has its inputs. ``--isolate`` uses one fresh slot per step.
+
+nbclient needs an *async* kernel manager (a blocking client would stall its event loop
+and never notice a dead kernel), so slots drive ``AsyncKernelManager`` with
+``run_sync`` from their worker thread. ``kill`` may be called from any thread (timeouts,
+cancellation): it signals the kernel process directly and nbclient notices within ~1 s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import IO, Any
@@ -43,32 +49,45 @@ class KernelSlot:
 
     def start(self) -> None:
         """Start the kernel if it is not running yet (blocking, ~1 s)."""
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
         with self._lock:
             if self.km is not None:
                 return
-            from jupyter_client.manager import KernelManager
-
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in shutdown()
-            km = KernelManager(kernel_name=self.kernel_name)
-            km.start_kernel(cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log)
+            km = AsyncKernelManager(kernel_name=self.kernel_name)
+            run_sync(km.start_kernel)(
+                cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log
+            )
             self.km = km
+        if self.killed:  # killed while starting
+            self.kill()
+
+    def _process(self) -> Any:
+        provisioner = getattr(self.km, "provisioner", None)
+        return getattr(provisioner, "process", None)
 
     def is_alive(self) -> bool:
-        return self.km is not None and not self.killed and self.km.is_alive()
+        process = self._process()
+        return not self.killed and process is not None and process.poll() is None
 
     def kill(self) -> None:
-        """Stop the kernel at once (timeouts, cancellation)."""
+        """Stop the kernel at once; safe from any thread."""
         self.killed = True
-        km = self.km
-        if km is not None:
-            with contextlib.suppress(Exception):
-                km.shutdown_kernel(now=True)
+        process = self._process()
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
 
     def shutdown(self) -> None:
+        """Shut the kernel down and release its resources (blocking)."""
+        from jupyter_core.utils import run_sync
+
         km, self.km = self.km, None
         if km is not None:
             with contextlib.suppress(Exception):
-                km.shutdown_kernel(now=True)
+                run_sync(km.shutdown_kernel)(now=True)
         if self._log is not None:
             self._log.close()
             self._log = None

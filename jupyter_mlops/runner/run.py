@@ -43,20 +43,21 @@ def file_sha256(path: Path) -> str:
 
 
 @contextmanager
-def _cancel_on_signals() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt (Ctrl-C already is) while a run is active."""
+def _cancel_on_signals(scheduler: Scheduler) -> Iterator[None]:
+    """While a run is active, SIGINT (Ctrl-C) and SIGTERM cancel it instead of killing us."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def _raise(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def _cancel(signum: int, frame: Any) -> None:
+        scheduler.request_cancel()
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    previous = {sig: signal.signal(sig, _cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_pipeline(
@@ -80,7 +81,8 @@ def run_pipeline(
     JSON/YAML mapping applied before both. ``report`` is ``"background"`` (write the HTML
     report in a detached process), ``"sync"`` or ``"none"``. Raises
     :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
-    A cancelled run (Ctrl-C, SIGTERM) re-raises ``KeyboardInterrupt`` after recording.
+    Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
+    run has status ``cancelled``.
     """
     from ..compiler import compile_notebook
 
@@ -120,19 +122,17 @@ def run_pipeline(
     scheduler = Scheduler(pipeline, resolved, db, run_id, options, on_event)
     status = "failed"
     try:
-        with _cancel_on_signals():
+        with _cancel_on_signals(scheduler):
             scheduler.run()
-        states = scheduler.states.values()
-        ok = all(s.status in ("succeeded", "cached") for s in states)
-        status = "succeeded" if ok else "failed"
-    except KeyboardInterrupt:
-        status = "cancelled"
-        raise
+        if scheduler.cancelled.is_set():
+            status = "cancelled"
+        elif all(s.status in ("succeeded", "cached") for s in scheduler.states.values()):
+            status = "succeeded"
     finally:
         _finalize(db, run_id, pipeline, scheduler, status, time.monotonic() - started)
         events("run", run_id, {"status": status})
-        if report != "none" and status != "cancelled":
-            write_report(db.root, run_id, background=report == "background")
+    if report != "none" and status != "cancelled":
+        write_report(db.root, run_id, background=report == "background")
     return Run(run_id, db.root, db.get_run(run_id))
 
 

@@ -6,7 +6,6 @@ kernel slot, at most ``jobs``). All store writes happen on the calling thread.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -122,12 +121,24 @@ class Scheduler:
 
     # -- running -----------------------------------------------------------------------------
     def run(self) -> None:
-        """Execute until every step is finished, failed, skipped or cancelled."""
+        """Execute until every step is finished, failed or skipped, or the run is cancelled.
+
+        Cancellation (:meth:`request_cancel`, e.g. from a signal handler) only sets a flag;
+        this loop notices it within 0.2 s, kills the kernels and drains the workers, so no
+        exception is ever raised into the middle of a lock or a transaction.
+        """
         pending = [s.name for s in self.pipeline.steps]
         futures: dict[Future[StepError | None], str] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
             try:
                 while pending or futures:
+                    if self.cancelled.is_set():
+                        self._kill_all()
+                        for future in wait(list(futures)).done:
+                            self._finish(futures.pop(future), future)
+                        for name in pending:
+                            self._set(name, "skipped")
+                        return
                     progressed = self._dispatch(pending, futures, pool)
                     if futures:
                         done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
@@ -135,21 +146,16 @@ class Scheduler:
                             self._finish(futures.pop(future), future)
                     elif not progressed:
                         break
-            except KeyboardInterrupt:
-                self.cancel()
-                for future in list(futures):
-                    with contextlib.suppress(Exception):
-                        self._finish(futures.pop(future), future)
-                for name in pending:
-                    self._set(name, "skipped")
-                raise
             finally:
                 for slot in self.slots:
                     slot.shutdown()
 
-    def cancel(self) -> None:
+    def request_cancel(self) -> None:
+        """Ask the run to stop (safe from a signal handler: it only sets a flag)."""
         self.cancelled.set()
-        for slot in self.slots:
+
+    def _kill_all(self) -> None:
+        for slot in list(self.slots):
             slot.kill()
 
     def _dispatch(
