@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 import registry_fixtures as rf
 
 pytestmark = pytest.mark.slow
@@ -38,7 +37,9 @@ def test_16_concurrent_publishes_on_a_fresh_store(tmp_path):
         for _ in range(16)
     ]
     results = [p.communicate(timeout=600) for p in procs]
-    errors = [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode]
+    errors = [
+        (p.returncode, err) for p, (_, err) in zip(procs, results, strict=True) if p.returncode
+    ]
     assert not errors, errors[0]
     import json
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 import registry_fixtures as rf
+
 from jupyter_mlops.errors import GateRefused, InvalidInput, NotFound
 
 pytestmark = pytest.mark.slow
