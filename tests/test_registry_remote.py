@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 import registry_fixtures as rf
 
 pytestmark = pytest.mark.slow
