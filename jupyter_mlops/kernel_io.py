@@ -68,7 +68,7 @@ def save_outputs(
             continue
         value = namespace[name]
         try:
-            record["outputs"][name] = dump(value, artifacts)
+            record["outputs"][name] = dump(value, artifacts, background=True)
             _RESIDENT[name] = (record["outputs"][name]["digest"], value)
         except SerializationError as exc:
             users = ", ".join(repr(s) for s in consumers.get(name, [])) or "a later step"

@@ -18,6 +18,9 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -102,40 +105,100 @@ def _frame_pickle5(payload: bytes, raws: list[memoryview]) -> list[memoryview]:
     return [memoryview(head), memoryview(payload)] + [r.cast("B") for r in raws]
 
 
-def dump(obj: Any, directory: str | os.PathLike[str]) -> dict[str, Any]:
+BACKGROUND_BYTES = 64 * 1024 * 1024
+_pending: list[threading.Thread] = []
+
+
+def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) -> dict[str, Any]:
     """Write ``obj`` content-addressed under ``directory``; return its manifest entry.
 
     The entry is ``{"format", "digest", "size", "type", "path"}``; an existing file with
-    the same digest is reused (nothing is written twice).
+    the same digest is reused (nothing is written twice). With ``background=True``, a
+    payload of 64 MiB or more is written by a background thread after its digest is
+    known: the entry then has ``"pending": True`` and the file appears (atomically) when
+    the write is done. If the value changed while it was being written, the writer
+    leaves ``<path>.invalid`` instead (see :func:`wait_for`).
     """
     fmt, buffers = encode(obj)
     digest = _digest(buffers)
     directory = Path(directory)
     path = directory / digest[:2] / digest
     size = sum(b.nbytes for b in buffers)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for buf in buffers:
-                    fh.write(buf)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return {
+    entry = {
         "format": fmt,
         "digest": digest,
         "size": size,
         "type": type_name(obj),
         "path": str(path),
     }
+    if path.exists():
+        return entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if background and size >= BACKGROUND_BYTES:
+        writer = threading.Thread(
+            target=_write,
+            args=(path, buffers, digest),
+            name=f"mlops-write-{digest[:8]}",
+            daemon=True,
+        )
+        writer.start()
+        _pending.append(writer)
+        entry["pending"] = True
+        return entry
+    _write(path, buffers, None)
+    return entry
+
+
+def _write(path: Path, buffers: list[memoryview], expect: str | None) -> None:
+    """Write buffers to ``path`` through a temporary file; check the digest when asked."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for buf in buffers:
+                fh.write(buf)
+        if expect is not None and _digest(buffers) != expect:
+            Path(tmp).unlink(missing_ok=True)
+            Path(f"{path}.invalid").write_text("the value changed while it was being saved")
+            return
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def flush(timeout: float | None = None) -> None:
+    """Wait for this process's background writes to finish."""
+    for writer in list(_pending):
+        writer.join(timeout)
+        if not writer.is_alive():
+            _pending.remove(writer)
+
+
+def wait_for(
+    path: str | os.PathLike[str],
+    alive: Callable[[], bool] = lambda: True,
+    timeout: float = 600.0,
+    poll: float = 0.01,
+) -> bool:
+    """Wait until an artifact written in the background exists; False if it never will.
+
+    ``alive`` tells whether the writing process can still finish it.
+    """
+    target = Path(path)
+    invalid = Path(f"{path}.invalid")
+    deadline = time.monotonic() + timeout
+    while not target.exists():
+        if invalid.exists() or not alive() or time.monotonic() > deadline:
+            return target.exists()
+        time.sleep(poll)
+    return True
 
 
 def load(path: str | os.PathLike[str]) -> Any:
     """Read back a value written by :func:`dump`."""
     path = Path(path)
+    if not wait_for(path):
+        raise FileNotFoundError(f"artifact {path} is missing (its producer did not finish it)")
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic.startswith(NPY_MAGIC):

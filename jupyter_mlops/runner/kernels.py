@@ -42,6 +42,7 @@ class KernelSlot:
         self.log_path = log_path
         self.km: Any = None
         self.holds: dict[str, str] = {}  # variable -> digest (a hint; the kernel re-checks)
+        self.pending: list[str] = []  # artifacts this kernel is still writing
         self.busy = False
         self.killed = False
         self._log: IO[bytes] | None = None

@@ -7,6 +7,7 @@ kernel slot, at most ``jobs``). All store writes happen on the calling thread.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..compiler import normalize_code
 from ..compiler.pipeline import Pipeline, Step
+from ..serialization import wait_for
 from .cache import step_key
 from .execute import StepError, execute_step_notebook
 from .kernels import KernelSlot
@@ -71,6 +73,7 @@ class Scheduler:
         self.cancelled = threading.Event()
         self._setup_code = [normalize_code(s) for s in pipeline.setup_sources]
         self._consumers = self._consumer_map()
+        self._deferred: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
         self._metric_steps: dict[str, list[str]] = {}
         for metric, step in pipeline.metric_steps.items():
             self._metric_steps.setdefault(step, []).append(metric)
@@ -148,7 +151,9 @@ class Scheduler:
                         break
             finally:
                 for slot in self.slots:
+                    self._drain(slot)
                     slot.shutdown()
+                self._store_deferred_cache()
 
     def request_cancel(self) -> None:
         """Ask the run to stop (safe from a signal handler: it only sets a flag)."""
@@ -267,8 +272,14 @@ class Scheduler:
             if slot is not None:
                 slot.holds.update({v: e["digest"] for v, e in manifest["outputs"].items()})
                 slot.holds.update({v: d for v, (d, _p) in state.plan.inputs.items()})
+            pending = _pending_paths(manifest)
+            if slot is not None:
+                slot.pending.extend(pending)
             if state.key and step.cache:
-                self.store.cache_store(state.key, self.run_id, name, notebook, manifest)
+                if pending:
+                    self._deferred.append((state.key, name, notebook, manifest, pending))
+                else:
+                    self.store.cache_store(state.key, self.run_id, name, notebook, manifest)
             self._set(
                 name,
                 "succeeded",
@@ -292,8 +303,22 @@ class Scheduler:
         if slot is not None:
             slot.busy = False
             if self.options.isolate or not slot.is_alive():
+                self._drain(slot)
                 slot.shutdown()
                 self.slots.remove(slot)
+
+    def _drain(self, slot: KernelSlot) -> None:
+        """Wait for the kernel's background artifact writes before it goes away."""
+        for path in slot.pending:
+            wait_for(path, alive=slot.is_alive)
+        slot.pending.clear()
+
+    def _store_deferred_cache(self) -> None:
+        """Cache steps whose large outputs were written in the background, once complete."""
+        for key, name, notebook, manifest, paths in self._deferred:
+            if all(os.path.exists(p) for p in paths):
+                self.store.cache_store(key, self.run_id, name, notebook, manifest)
+        self._deferred.clear()
 
     def _cached(self, step: Step, hit: dict[str, Any]) -> None:
         state = self.states[step.name]
@@ -317,3 +342,11 @@ class Scheduler:
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
         self.on_event("step", name, info)
+
+
+def _pending_paths(manifest: dict[str, Any]) -> list[str]:
+    """Artifacts of a manifest that the kernel is still writing in the background."""
+    entries = list(manifest.get("outputs", {}).values())
+    if manifest.get("example"):
+        entries.append(manifest["example"])
+    return [e["path"] for e in entries if e.get("pending")]
