@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 import registry_fixtures as rf
 from runner_fixtures import code, markdown, write_notebook
 
