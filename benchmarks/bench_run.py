@@ -40,7 +40,11 @@ def cell(source: str, *tags: str):
 
 def four_step_notebook(path: Path) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         cell("n_samples = 2000\nn_estimators = 50", "parameters"),
         cell(
@@ -86,7 +90,10 @@ def mlops(*args: str) -> list[str]:
 def bench_pipeline(work: Path, repeat: int) -> None:
     nb = work / "four.ipynb"
     four_step_notebook(nb)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
     papermill = [str(BIN / "papermill"), "--no-progress-bar", str(nb), str(work / "pm-out.ipynb")]
     timed(papermill, work, env)  # warm the OS caches once
     pm, fresh, noop, edit_last = [], [], [], []
@@ -96,18 +103,26 @@ def bench_pipeline(work: Path, repeat: int) -> None:
         fresh.append(timed(mlops("run", str(nb), "--store", str(store)), work, env))
         noop.append(timed(mlops("run", str(nb), "--store", str(store)), work, env))
         edited = nbformat.read(str(nb), as_version=4)
-        edited.cells[5].source = f"accuracy = float((clf.predict(X_test) == y_test).mean()) + 0 * {i}"
+        edited.cells[
+            5
+        ].source = f"accuracy = float((clf.predict(X_test) == y_test).mean()) + 0 * {i}"
         nbformat.write(edited, str(nb))
         edit_last.append(timed(mlops("run", str(nb), "--store", str(store)), work, env))
         four_step_notebook(nb)
     med = statistics.median
     print(f"4-step pandas+sklearn notebook, median of {repeat}:")
     print(f"  papermill, whole notebook        {med(pm):6.2f} s   (1.00×)")
-    print(f"  jupyter mlops run, fresh          {med(fresh):6.2f} s   ({med(fresh) / med(pm):.2f}× papermill; target ≤ 1.25×)")
+    print(
+        f"  jupyter mlops run, fresh          {med(fresh):6.2f} s   ({med(fresh) / med(pm):.2f}× papermill; target ≤ 1.25×)"
+    )
     print(f"  jupyter mlops run, no-op re-run   {med(noop):6.2f} s   (target ≤ 0.5 s)")
-    print(f"  jupyter mlops run, last step edit {med(edit_last):6.2f} s   ({med(edit_last) / med(pm):.2f}× papermill; target ≤ 1.0×)")
+    print(
+        f"  jupyter mlops run, last step edit {med(edit_last):6.2f} s   ({med(edit_last) / med(pm):.2f}× papermill; target ≤ 1.0×)"
+    )
     isolate = timed(mlops("run", str(nb), "--store", str(work / "iso"), "--isolate"), work, env)
-    print(f"  jupyter mlops run --isolate       {isolate:6.2f} s   ({isolate / med(pm):.2f}× papermill)")
+    print(
+        f"  jupyter mlops run --isolate       {isolate:6.2f} s   ({isolate / med(pm):.2f}× papermill)"
+    )
     ploomber = shutil.which("ploomber", path=str(BIN)) or shutil.which("ploomber")
     if ploomber:
         print("  (Ploomber is installed, but this script does not build a Ploomber project yet)")
@@ -119,7 +134,11 @@ def bench_pipeline(work: Path, repeat: int) -> None:
 def bench_large(work: Path) -> None:
     nb_path = work / "large.ipynb"
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         cell("import numpy as np\nimport time", "setup"),
         cell("big = np.ones(125_000_000)  # 1 GB of float64\nt_made = time.time()", "step:make"),
@@ -132,14 +151,19 @@ def bench_large(work: Path) -> None:
         store = work / f"large-{label.strip('-')}"
         out = subprocess.run(
             mlops("run", str(nb_path), "--store", str(store), "--json", *extra),
-            cwd=work, capture_output=True, text=True, env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if out.returncode != 0:
             raise SystemExit(out.stderr[-2000:])
         metrics = json.loads(out.stdout)["metrics"]
         gap = metrics["t_used"] - metrics["t_made"]
-        print(f"  1 GB numpy array, {label:<11}: {gap:5.2f} s from end of producer code to consumer code"
-              f" = {1.0 / gap:5.2f} GB/s (target ≥ 1 GB/s)")
+        print(
+            f"  1 GB numpy array, {label:<11}: {gap:5.2f} s from end of producer code to consumer code"
+            f" = {1.0 / gap:5.2f} GB/s (target ≥ 1 GB/s)"
+        )
 
 
 def main() -> None:
@@ -147,7 +171,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP", "/work" if os.path.isdir("/work") else None)) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir=os.environ.get("BENCH_TMP", "/work" if os.path.isdir("/work") else None)
+    ) as tmp:
         bench_pipeline(Path(tmp), args.repeat)
         if not args.skip_large:
             bench_large(Path(tmp))

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ..errors import InvalidInput, MlopsError
 from ..service import MlopsService
 from .base import Subcommand
 from .progress import Progress, failure_lines, summary_table
@@ -47,7 +48,10 @@ class RunApp(Subcommand):
             publish(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        service = MlopsService.create(store=args.store)
+        publish = _publish_request(args)
+        service = MlopsService.create(
+            store=args.store, registry_uri=getattr(args, "registry_uri", None)
+        )
         from ..compiler import compile_notebook
 
         steps = [s.name for s in compile_notebook(str(service.notebook_path(args.notebook))).steps]
@@ -66,18 +70,29 @@ class RunApp(Subcommand):
         print(summary_table(record), file=sys.stderr)
         for line in failure_lines(record):
             print(f"error: {line}", file=sys.stderr)
+        published, refused = None, None
+        if publish is not None and record["status"] == "succeeded":
+            try:
+                published = service.publish(record["id"], args.publish, **publish)
+                print(
+                    f"published {published['name']} version {published['version']}"
+                    f" ({published['uri']})",
+                    file=sys.stderr,
+                )
+            except MlopsError as exc:
+                refused = exc
         if args.json:
-            print(json.dumps(_public(record), indent=2))
+            out = _public(record)
+            if publish is not None:
+                out["publish"] = published or ({"error": refused.messages} if refused else None)
+            print(json.dumps(out, indent=2))
         if record["status"] == "cancelled":
             print("error: run cancelled", file=sys.stderr)
             return 130
         if record["status"] != "succeeded":
             return 1
-        publish_name = getattr(args, "publish", None)
-        if publish_name:
-            result = _publish_after_run(service, record, args)
-            if not args.json:
-                print(f"published {result['name']} version {result['version']} ({result['uri']})")
+        if refused is not None:
+            raise refused
         return 0
 
 
@@ -90,17 +105,32 @@ def _publish_options():
 
     def add(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--publish", metavar="NAME", help="publish the model when the run succeeds"
+            "--publish", metavar="NAME", help="publish the run's model as NAME when it succeeds"
         )
         add_publish_options(parser)
 
     return add
 
 
-def _publish_after_run(service: MlopsService, record: dict[str, Any], args: argparse.Namespace):
-    from .registry_cmd import publish_kwargs
+def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Validated publish options (before anything runs), or None without ``--publish``."""
+    if getattr(args, "publish", None):
+        from .registry_cmd import publish_kwargs
 
-    return service.publish(record["id"], args.publish, **publish_kwargs(args))
+        return publish_kwargs(args)
+    given = [
+        flag
+        for flag, value in (
+            ("--alias", getattr(args, "alias", None)),
+            ("--require", getattr(args, "require", None)),
+            ("--must-beat", getattr(args, "must_beat", None)),
+            ("--description", getattr(args, "description", None)),
+        )
+        if value
+    ]
+    if given:
+        raise InvalidInput(f"{', '.join(given)} only make sense with --publish NAME")
+    return None
 
 
 PUBLIC_KEYS = (
