@@ -6,6 +6,8 @@ only what compiling needs (no papermill, mlflow or jupyter_server).
 
 from __future__ import annotations
 
+import sys
+
 from jupyter_core.application import JupyterApp
 
 from .._version_info import __version__
@@ -70,6 +72,13 @@ class MlopsApp(JupyterApp):
     subcommands = _available_subcommands()
 
     def start(self) -> None:
+        if self.subapp is None and self.extra_args:
+            known = ", ".join(sorted(self.subcommands))
+            print(
+                f"error: unknown command {self.extra_args[0]!r}; commands: {known}",
+                file=sys.stderr,
+            )
+            self.exit(2)
         if self.subapp is None:
             self.print_help()
             print("\nSubcommands: " + ", ".join(sorted(self.subcommands)))
