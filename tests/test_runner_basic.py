@@ -135,3 +135,74 @@ def test_functions_and_classes_cross_kernels(tmp_path: Path) -> None:
     code_, record, stderr = run_json(str(nb), "--store", str(tmp_path / "s"), "--isolate")
     assert code_ == 0, stderr
     assert record["metrics"] == {"value": 40}
+
+
+def test_concurrent_runs_share_a_store(chain: Path, tmp_path: Path) -> None:
+    """Several run processes at once on one store: every run recorded, nothing corrupted."""
+    import subprocess
+    import sys
+
+    from runner_fixtures import cli_env
+
+    store = str(tmp_path / "shared")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_mlops.cli.app",
+                "run",
+                str(chain),
+                "--store",
+                store,
+                "-p",
+                "scale",
+                str(scale),
+                "--json",
+            ],
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for scale in (1, 2, 3)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
+    records = [json.loads(out) for out, _ in results]
+    assert sorted(r["metrics"]["result"] for r in records) == [11, 21, 31]
+    listed = json.loads(mlops("runs", "--store", store, "--notebook", str(chain), "--json").stdout)
+    assert sorted(r["id"] for r in listed) == sorted(r["id"] for r in records)
+    assert all(r["status"] == "succeeded" for r in listed)
+
+
+def test_cli_run_writes_the_report_in_the_background(chain: Path, tmp_path: Path) -> None:
+    import time
+
+    code_, record, stderr = run_json(str(chain), "--store", str(tmp_path / "s"))
+    assert code_ == 0, stderr
+    report = Path(record["steps"]["load"]["notebook"]).parent / "report.html"
+    deadline = time.monotonic() + 60
+    while not report.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = report.read_text()
+    assert f"Run {record['id']}: succeeded" in text
+    assert "step:compute" in text or "compute" in text
+
+
+def test_record_has_git_state_and_output_digests(chain: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", chain.name)
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "nb")
+    clean = run_pipeline(chain, store=tmp_path / "s", report="none").to_dict()
+    assert clean["git"]["dirty"] is False and len(clean["git"]["commit"]) == 40
+    assert set(clean["steps"]["load"]["outputs"]) == {"data"}
+    assert len(clean["steps"]["load"]["outputs"]["data"]) == 64
+    chain.write_text(chain.read_text().replace("scale = 2", "scale = 3"))
+    dirty = run_pipeline(chain, store=tmp_path / "s", report="none").to_dict()
+    assert dirty["git"]["dirty"] is True

@@ -151,7 +151,9 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     """The documented run JSON (plus a few extra keys that scripts find useful)."""
     out = {key: record[key] for key in PUBLIC_KEYS}
     out["steps"] = {
-        name: {k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from")}
+        name: {
+            k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from", "outputs")
+        }
         for name, s in record["steps"].items()
     }
     if out["model"]:
@@ -159,6 +161,7 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     out["example"] = record.get("example")
     out["notebook_sha256"] = record.get("notebook_sha256")
     out["report"] = record.get("report")
+    out["git"] = record.get("git")
     return out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from ..registry.provenance import git_info
 from ..settings import resolve_store
 from .params import read_parameter_file, resolve_parameters
 from .scheduler import Event, Options, Scheduler
@@ -114,6 +115,7 @@ def run_pipeline(
             "isolate": isolate,
             "step_timeout": step_timeout,
         },
+        git=git_info(str(notebook)),
     )
     events = on_event or (lambda kind, name, info: None)
     started = time.monotonic()

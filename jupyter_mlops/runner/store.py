@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
     environment TEXT,
     pid INTEGER,
     pid_start TEXT,
-    host TEXT
+    host TEXT,
+    git TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs (notebook, created_at);
 CREATE TABLE IF NOT EXISTS steps (
@@ -129,6 +130,10 @@ class Store:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            for column in ("git",):  # columns added after the first release of the schema
+                if column not in columns:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
         store.mark_interrupted()
         return store
 
@@ -159,6 +164,7 @@ class Store:
         parameters: dict[str, Any],
         steps: list[str],
         options: dict[str, Any],
+        git: dict[str, Any] | None = None,
     ) -> str:
         """Insert a queued run owned by this process, with its steps queued."""
         run_id = new_run_id()
@@ -166,7 +172,8 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (id, notebook, notebook_sha256, status, parameters, options,"
-                " created_at, pid, pid_start, host) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                " created_at, pid, pid_start, host, git)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     notebook,
@@ -177,6 +184,7 @@ class Store:
                     pid,
                     _process_start(pid),
                     socket.gethostname(),
+                    json.dumps(git) if git else None,
                 ),
             )
             db.executemany(
@@ -309,6 +317,7 @@ class Store:
         for step in self._query(
             "SELECT * FROM steps WHERE run_id = ? ORDER BY position", (row["id"],)
         ):
+            manifest = json.loads(step["manifest"]) if step["manifest"] else {}
             steps[step["name"]] = {
                 "status": step["status"],
                 "duration_s": step["duration_s"],
@@ -317,6 +326,7 @@ class Store:
                 "started_at": step["started_at"],
                 "finished_at": step["finished_at"],
                 "cached_from": step["cached_from"],
+                "outputs": {v: e["digest"] for v, e in manifest.get("outputs", {}).items()},
             }
         run_dir = self.run_dir(row["id"])
         report = run_dir / "report.html"
@@ -336,6 +346,7 @@ class Store:
             "example": json.loads(row["example"]) if row["example"] else None,
             "environment": json.loads(row["environment"]) if row["environment"] else None,
             "options": json.loads(row["options"] or "{}"),
+            "git": json.loads(row["git"]) if row["git"] else None,
             "run_dir": str(run_dir),
             "report": str(report) if report.exists() else None,
         }
