@@ -70,3 +70,6 @@ def test_run_notebook_then_publish_and_load(tmp_path):
     mv = client.get_model_version("iris-e2e", "1")
     assert "# Iris pipeline" in mv.description and "max_iter: 400" in mv.description
     assert client.get_run(mv.run_id).data.params["max_iter"] == "400"
+    digest = record["steps"]["train"]["outputs"]["clf"]
+    assert "data_digests:" in mv.description and digest in mv.description
+    assert "run_id: " in mv.description

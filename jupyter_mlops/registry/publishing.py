@@ -290,6 +290,11 @@ def _card_header(name, version, created_at, created_by, record, git, saved, chec
         "parameters": record.get("parameters") or {},
         "metrics": record.get("metrics") or {},
         "steps": list((record.get("steps") or {}).keys()),
+        "data_digests": {
+            step: info["outputs"]
+            for step, info in (record.get("steps") or {}).items()
+            if info.get("outputs")
+        },
         "environment": {
             "python": env.get("python"),
             "packages": key_packages(env.get("packages"), saved.requirements),
