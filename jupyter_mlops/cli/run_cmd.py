@@ -48,6 +48,9 @@ class RunApp(Subcommand):
             publish(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        # jsonschema (imported by nbformat) eagerly imports rfc3987_syntax, which builds a
+        # grammar for 0.7 s, only to check "iri" formats that notebook validation never uses.
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         publish = _publish_request(args)
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)

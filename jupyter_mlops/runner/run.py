@@ -171,6 +171,10 @@ def _finalize(
     )
 
 
+def _lower_priority() -> None:
+    os.nice(10)
+
+
 def write_report(store: Path, run_id: str, background: bool) -> None:
     """Write ``runs/<id>/report.html``, now or in a detached process."""
     if not background:
@@ -184,6 +188,7 @@ def write_report(store: Path, run_id: str, background: bool) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_lower_priority,  # noqa: PLW1509 - only os.nice, no locks
         env={
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
