@@ -36,19 +36,8 @@ class MlopsHandler(ExtensionHandlerMixin, APIHandler):
         try:
             return await self.extensionapp.run_blocking(fn, *args, **kwargs)
         except MlopsError as exc:
-            raise web.HTTPError(exc.http_status, reason=_reason(exc)) from None
-
-    def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 that says what is wrong."""
-        if not self.request.body:
-            return {}
-        try:
-            body = json.loads(self.request.body)
-        except ValueError as exc:
-            raise web.HTTPError(400, reason=f"request body is not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, reason="request body must be a JSON object")
-        return body
+            message = _reason(exc)
+            raise web.HTTPError(exc.http_status, message, reason=message[:200]) from None
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -57,7 +46,7 @@ class MlopsHandler(ExtensionHandlerMixin, APIHandler):
 
 
 def _reason(exc: MlopsError) -> str:
-    # HTTP reason phrases must be one line; APIHandler puts it in {"message": ...}.
+    # One line: APIHandler answers {"message": <log_message>}; the reason phrase is truncated.
     return "; ".join(m.replace("\r", " ").replace("\n", " ") for m in exc.messages)
 
 
