@@ -167,6 +167,7 @@ def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat,
         header = _card_header(name, version, created_at, created_by, record, git, saved, check)
         card = build_card(header, description, record)
         client.update_model_version(name, str(version), description=card)
+        record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
         moves = []
         for alias in aliases:
             before = current_alias_version(client, name, alias)
@@ -176,7 +177,6 @@ def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat,
                     client, name, "alias-set", alias=alias, from_version=before, to_version=version
                 )  # fmt: skip
             )
-        record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
         client.set_terminated(mlflow_run, "FINISHED")
     card_file = tmp / "MODEL_CARD.md"
     card_file.write_text(card, encoding="utf-8")
