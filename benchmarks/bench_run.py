@@ -9,6 +9,9 @@ pandas + scikit-learn notebook (make data, featurize, train, evaluate):
 - passing a 1 GB numpy array between two steps (target ≥ 1 GB/s), in one kernel and
   with ``--isolate``.
 
+The same four steps as a Ploomber project are timed too when Ploomber is installed (on PATH,
+next to this Python, or ``PLOOMBER=/path/to/ploomber``; it may live in its own virtualenv).
+
 Usage: ``python benchmarks/bench_run.py [--repeat N] [--skip-large]``.
 """
 
@@ -123,12 +126,89 @@ def bench_pipeline(work: Path, repeat: int) -> None:
     print(
         f"  jupyter mlops run --isolate       {isolate:6.2f} s   ({isolate / med(pm):.2f}× papermill)"
     )
-    ploomber = shutil.which("ploomber", path=str(BIN)) or shutil.which("ploomber")
+    ploomber = os.environ.get("PLOOMBER") or shutil.which("ploomber", path=str(BIN))
+    ploomber = ploomber or shutil.which("ploomber")
     if ploomber:
-        print("  (Ploomber is installed, but this script does not build a Ploomber project yet)")
+        bench_ploomber(work / "ploomber", ploomber, med(pm), repeat)
     else:
-        print("  Ploomber not installed: peers measured on this machine class: clean build 10.9 s,")
-        print("  no-op 3.2 s, last-task edit 5.3 s (figures from the issue, not this run)")
+        print("  Ploomber not installed (set PLOOMBER=/path/to/ploomber to compare)")
+
+
+PLOOMBER_TASKS = {
+    "make": (
+        None,
+        "rng = np.random.default_rng(0)\n"
+        "df = pd.DataFrame(rng.normal(size=(n_samples, 8)), columns=[f'x{i}' for i in range(8)])\n"
+        "df['y'] = (df.x0 + df.x1 * 2 > 0).astype(int)\nout = {'df': df}",
+    ),
+    "featurize": (
+        "make",
+        "df = inp['df']\ndf['x0x1'] = df.x0 * df.x1\nX = df.drop(columns='y')\ny = df.y\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+        "out = dict(X_train=X_train, X_test=X_test, y_train=y_train, y_test=y_test)",
+    ),
+    "train": (
+        "featurize",
+        "clf = RandomForestClassifier(n_estimators=n_estimators, random_state=0)"
+        ".fit(inp['X_train'], inp['y_train'])\nout = dict(inp, clf=clf)",
+    ),
+    "evaluate": (
+        "train",
+        "accuracy = float((inp['clf'].predict(inp['X_test']) == inp['y_test']).mean())\n"
+        "out = {'accuracy': accuracy}",
+    ),
+}
+
+
+def _ploomber_task(name: str, upstream: str | None, body: str, salt: str = "") -> str:
+    loader = (
+        f"with open(upstream[{upstream!r}]['data'], 'rb') as fh:\n    inp = pickle.load(fh)\n"
+        if upstream
+        else ""
+    )
+    return (
+        "# %% tags=['parameters']\n"
+        f"upstream = {[upstream] if upstream else None!r}\nproduct = None\n"
+        "n_samples = 2000\nn_estimators = 50\n\n"
+        "# %%\nimport pickle\nimport numpy as np\nimport pandas as pd\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from sklearn.model_selection import train_test_split\n\n"
+        f"# %%\n{loader}{body}{salt}\n"
+        "with open(product['data'], 'wb') as fh:\n    pickle.dump(out, fh)\n"
+    )
+
+
+def bench_ploomber(project: Path, ploomber: str, papermill_s: float, repeat: int) -> None:
+    """The same 4 steps as a Ploomber project (scripts run as notebooks by papermill)."""
+    fresh, noop, edit_last = [], [], []
+    for i in range(repeat):
+        if project.exists():
+            shutil.rmtree(project)
+        project.mkdir(parents=True)
+        tasks = []
+        for name, (upstream, body) in PLOOMBER_TASKS.items():
+            (project / f"{name}.py").write_text(_ploomber_task(name, upstream, body))
+            tasks.append(
+                f"  - source: {name}.py\n    product:\n      nb: output/{name}.ipynb\n"
+                f"      data: output/{name}.pkl\n"
+            )
+        (project / "pipeline.yaml").write_text("tasks:\n" + "".join(tasks))
+        build = [ploomber, "build", "--force"]
+        fresh.append(timed(build, project))
+        noop.append(timed([ploomber, "build"], project))
+        upstream, body = PLOOMBER_TASKS["evaluate"]
+        (project / "evaluate.py").write_text(
+            _ploomber_task("evaluate", upstream, body, f"\nedited = {i}")
+        )
+        edit_last.append(timed([ploomber, "build"], project))
+    med = statistics.median
+    print(
+        f"  Ploomber build, fresh             {med(fresh):6.2f} s   ({med(fresh) / papermill_s:.2f}× papermill)"
+    )
+    print(f"  Ploomber build, no-op             {med(noop):6.2f} s")
+    print(
+        f"  Ploomber build, last task edit    {med(edit_last):6.2f} s   ({med(edit_last) / papermill_s:.2f}× papermill)"
+    )
 
 
 def bench_large(work: Path) -> None:
