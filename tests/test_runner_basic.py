@@ -206,3 +206,48 @@ def test_record_has_git_state_and_output_digests(chain: Path, tmp_path: Path) ->
     chain.write_text(chain.read_text().replace("scale = 2", "scale = 3"))
     dirty = run_pipeline(chain, store=tmp_path / "s", report="none").to_dict()
     assert dirty["git"]["dirty"] is True
+
+
+@pytest.mark.parametrize(
+    ("kernelspec", "message"),
+    [
+        (
+            {"name": "no-such-kernel", "display_name": "X", "language": "python"},
+            "kernel 'no-such-kernel' (from the notebook's metadata) is not installed",
+        ),
+    ],
+)
+def test_missing_kernel_is_invalid_input(tmp_path: Path, kernelspec, message) -> None:
+    import nbformat
+
+    nb = write_notebook(tmp_path / "k.ipynb", [code("x = 1", "step:one")])
+    doc = nbformat.read(str(nb), as_version=4)
+    doc.metadata["kernelspec"] = kernelspec
+    nbformat.write(doc, str(nb))
+    proc = mlops("run", str(nb), "--store", str(tmp_path / "s"))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_non_python_kernel_is_invalid_input(tmp_path: Path, monkeypatch) -> None:
+    import nbformat
+
+    kernels = tmp_path / "data" / "kernels" / "ir"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(
+        json.dumps({"argv": ["R"], "display_name": "R", "language": "R"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "data"))
+    nb = write_notebook(tmp_path / "r.ipynb", [code("x <- 1", "step:one")])
+    doc = nbformat.read(str(nb), as_version=4)
+    doc.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(doc, str(nb))
+    with pytest.raises(InvalidInput, match=r"r.ipynb: this is a r notebook \(kernel 'ir'\)"):
+        run_pipeline(nb, store=tmp_path / "s")
+    # a Python-language notebook naming a kernel whose spec runs another language
+    doc.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "python"}
+    doc.cells[0].source = "x = 1"
+    nbformat.write(doc, str(nb))
+    with pytest.raises(InvalidInput, match="kernel 'ir' runs R; jupyter-mlops pipelines need"):
+        run_pipeline(nb, store=tmp_path / "s")

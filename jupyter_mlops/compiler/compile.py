@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dataflow import BUILTINS, DataFlow
-from .diagnostics import Diagnostics
+from .diagnostics import CompileError, Diagnostics
 from .flow import Flow
-from .notebook_io import Cell, kernel_name, load_notebook, notebook_name, read_cells
+from .notebook_io import (
+    Cell,
+    kernel_language,
+    kernel_name,
+    load_notebook,
+    notebook_name,
+    read_cells,
+)
 from .parameters import parse_parameters
 from .pipeline import Pipeline, Step, topological_order
 from .source import parse_cell
@@ -162,6 +169,12 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
     """
     nb, path = load_notebook(source)
     diag = Diagnostics(notebook_name(path))
+    language = kernel_language(nb)
+    if language != "python":
+        raise CompileError(
+            f"{diag.name}: this is a {language} notebook (kernel {kernel_name(nb)!r}); "
+            "jupyter-mlops compiles Python notebooks only"
+        )
     cells = read_cells(nb, diag.name)
     lay = _layout(cells, diag)
 

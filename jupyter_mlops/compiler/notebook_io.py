@@ -100,3 +100,17 @@ def kernel_name(nb: Mapping) -> str:
     spec = meta.get("kernelspec") if isinstance(meta, Mapping) else None
     name = spec.get("name") if isinstance(spec, Mapping) else None
     return name if isinstance(name, str) and name else "python3"
+
+
+def kernel_language(nb: Mapping) -> str:
+    """The notebook's language (kernelspec, then language_info), ``python`` when absent."""
+    meta = nb.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        return "python"
+    for key in ("kernelspec", "language_info"):
+        section = meta.get(key)
+        field = "language" if key == "kernelspec" else "name"
+        value = section.get(field) if isinstance(section, Mapping) else None
+        if isinstance(value, str) and value:
+            return value.lower()
+    return "python"

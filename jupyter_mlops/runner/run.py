@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import InvalidInput
 from ..registry.provenance import git_info
 from ..settings import resolve_store
+from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .scheduler import Event, Options, Scheduler
 from .store import Store, utcnow
@@ -92,6 +93,7 @@ def run_pipeline(
     values = dict(read_parameter_file(parameter_file)) if parameter_file else {}
     values.update(parameters or {})
     resolved = resolve_parameters(pipeline.parameters, values, parameter_texts)
+    check_kernel(pipeline.kernel, notebook.name)
     if jobs is not None and jobs < 1:
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
     if step_timeout is not None and step_timeout <= 0:
