@@ -169,13 +169,13 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
     """
     nb, path = load_notebook(source)
     diag = Diagnostics(notebook_name(path))
+    cells = read_cells(nb, diag.name)
     language = kernel_language(nb)
     if language != "python":
         raise CompileError(
             f"{diag.name}: this is a {language} notebook (kernel {kernel_name(nb)!r}); "
             "jupyter-mlops compiles Python notebooks only"
         )
-    cells = read_cells(nb, diag.name)
     lay = _layout(cells, diag)
 
     # parameters
