@@ -50,10 +50,14 @@ class RunOperations:
         from .runner.store import Store
 
         nb = str(self.notebook_path(notebook)) if notebook else None
-        return Store.open(self.store).list_runs(nb, limit)
+        if not (self.store / "runs.db").is_file():
+            return []
+        with Store.open(self.store) as store:
+            return store.list_runs(nb, limit)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """One run record (``NotFound`` if there is none)."""
         from .runner.store import Store
 
-        return Store.open(self.store).get_run(run_id)
+        with Store.open_existing(self.store) as store:
+            return store.get_run(run_id)

@@ -32,6 +32,12 @@ class FakeStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def __enter__(self) -> FakeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def get_run(self, run_id: str) -> dict[str, Any]:
         path = self.root / "fixture-runs" / f"{run_id}.json"
         if not path.is_file():

@@ -251,3 +251,16 @@ def test_non_python_kernel_is_invalid_input(tmp_path: Path, monkeypatch) -> None
     nbformat.write(doc, str(nb))
     with pytest.raises(InvalidInput, match="kernel 'ir' runs R; jupyter-mlops pipelines need"):
         run_pipeline(nb, store=tmp_path / "s")
+
+
+def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    listed = mlops("runs", "--store", str(missing))
+    assert listed.returncode == 0 and listed.stdout.strip() == "no runs"
+    shown = mlops("show", "20260101-000000-abcdef", "--store", str(missing))
+    assert shown.returncode == 2
+    assert f"error: no run store at {missing}" in shown.stderr
+    published = mlops("publish", "latest", "--name", "m", "--store", str(missing))
+    assert published.returncode == 2
+    assert "no run store at" in published.stderr
+    assert not missing.exists()

@@ -12,12 +12,13 @@ def _open_store(store: Path) -> Any:
     """The runner's store (one line to swap in tests)."""
     from ..runner.store import Store
 
-    return Store.open(store)
+    return Store.open_existing(store)
 
 
 def load_run_record(store: Path, run_id: str) -> dict[str, Any]:
     """The run record of ``run_id`` (raises :class:`NotFound`)."""
-    return _open_store(store).get_run(run_id)
+    with _open_store(store) as db:
+        return db.get_run(run_id)
 
 
 def resolve_run(store: Path, run_id: str, notebook: str | None = None) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def resolve_run(store: Path, run_id: str, notebook: str | None = None) -> dict[s
     if run_id != "latest":
         return load_run_record(store, run_id)
     nb = str(Path(notebook).expanduser().resolve()) if notebook else None
-    record = _open_store(store).latest_run(nb, status="succeeded")
+    with _open_store(store) as db:
+        record = db.latest_run(nb, status="succeeded")
     if record is None:
         where = f" of {notebook}" if notebook else ""
         raise NotFound(f"no succeeded run{where} in store {store}")

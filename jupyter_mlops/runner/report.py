@@ -61,10 +61,10 @@ def write_report(store: str | os.PathLike[str], run_id: str) -> Path:
     """Render ``runs/<run_id>/report.html`` (atomically) and return its path."""
     from nbconvert import HTMLExporter
 
-    db = Store.open(store)
-    record = db.get_run(run_id)
+    with Store.open(store) as db:
+        record = db.get_run(run_id)
+        target = db.run_dir(run_id) / "report.html"
     body, _ = HTMLExporter().from_notebook_node(build_report_notebook(record))
-    target = db.run_dir(run_id) / "report.html"
     tmp = target.with_suffix(".html.tmp")
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, target)

@@ -137,7 +137,9 @@ def run_pipeline(
         events("run", run_id, {"status": status})
     if report != "none" and status != "cancelled":
         write_report(db.root, run_id, background=report == "background")
-    return Run(run_id, db.root, db.get_run(run_id))
+    record = db.get_run(run_id)
+    db.close()
+    return Run(run_id, db.root, record)
 
 
 def _finalize(

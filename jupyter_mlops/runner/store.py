@@ -140,6 +140,19 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def open_existing(cls, root: str | os.PathLike[str]) -> Store:
+        """Open a store for reading; :class:`NotFound` if there is none (nothing is created)."""
+        if not (Path(root) / "runs.db").is_file():
+            raise NotFound(f"no run store at {root} (no run has used it yet)")
+        return cls.open(root)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``)."""
