@@ -165,6 +165,26 @@ def test_conditional_binding_counts_as_bound_and_also_takes_the_earlier_value():
     assert p.step("main").inputs == {}
 
 
+def test_conditionally_rebound_outputs_pass_the_earlier_value_through():
+    """A step that binds a name only on some paths and exports it takes the earlier value
+    as an input too, so "the value at the end of the step" exists on every path; names
+    nobody downstream reads (loop variables) add no edge."""
+    p = compile_cells(
+        code("flag = False", "parameters"),
+        code("x = 1\nfor i in range(3):\n    pass", "step:one"),
+        code("if flag:\n    x = 2\nfor i in range(2):\n    pass", "step:two"),
+        code("y = x + 1", "step:three"),
+        code("model = 5", "step:four"),
+        code("if flag:\n    model = 6", "step:five", "model:model"),
+        code("y", "metrics"),
+    )
+    assert p.step("two").inputs == {"x": "one"}
+    assert p.step("two").upstream == ["one"]
+    assert p.step("three").inputs == {"x": "two"}
+    assert p.step("five").inputs == {"model": "four"}
+    assert "i" not in p.step("one").outputs
+
+
 def test_if_else_binding_on_both_branches_is_definite():
     p = compile_cells(
         code("v = 0", "step:a"),

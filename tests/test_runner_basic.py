@@ -264,3 +264,23 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     assert published.returncode == 2
     assert "no run store at" in published.stderr
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("false", 2), ("true", 3)])
+def test_conditional_rebinding_keeps_the_earlier_value(tmp_path: Path, flag, expected) -> None:
+    """In fresh kernels too, a step that rebinds a name only sometimes passes it on."""
+    nb = write_notebook(
+        tmp_path / "cond.ipynb",
+        [
+            code("flag = False", "parameters"),
+            code("x = 1", "step:one"),
+            code("if flag:\n    x = 2", "step:two"),
+            code("y = x + 1", "step:three"),
+            code("y", "metrics"),
+        ],
+    )
+    code_, record, stderr = run_json(
+        str(nb), "--store", str(tmp_path / "s"), "--isolate", "-p", "flag", flag
+    )
+    assert code_ == 0, stderr
+    assert record["metrics"] == {"y": expected}

@@ -243,6 +243,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         state = flow.steps[index_of[step_name]]
         if state.flow and (var in state.flow.maybe or state.broken):
             state.outputs.add(var)
+            flow.pass_through(index_of[step_name], var)
             model = {"step": step_name, "variable": var}
         else:
             diag.error(
@@ -268,6 +269,8 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
             assert state.flow is not None
             names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
             state.outputs |= names & state.flow.maybe
+            for name in sorted(names & state.flow.maybe):
+                flow.pass_through(index, name)
             example = {"step": step_name, "variable": text}
 
     metrics: list[str] = []
@@ -285,6 +288,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
             )
             continue
         binders[-1].outputs.add(name)
+        flow.pass_through(index_of[binders[-1].name], name)
         metrics.append(name)
         metric_steps[name] = binders[-1].name
 

@@ -91,6 +91,20 @@ class DataFlow:
         flow.expr(expr)
         self.note = ""
 
+    def pass_through(self, index: int, name: str) -> None:
+        """Step *index* exports *name* but binds it only on some paths: when it does not,
+        the value it had before the step must flow on, so the step takes it as an input
+        too (from the step, parameter or setup cell that binds it earlier)."""
+        state = self.steps[index]
+        flow = state.flow
+        if flow is None or name in flow.definite or name in state.inputs or state.broken:
+            return
+        saved, self.current = self.current, index
+        try:
+            self._on_read(flow, name, None, True)
+        finally:
+            self.current = saved
+
     # -- resolution ----------------------------------------------------------------
     def _may_bind_anything(self, index: int) -> bool:
         return any(
@@ -114,6 +128,7 @@ class DataFlow:
                 state.inputs.setdefault(name, j)
                 earlier.outputs.add(name)
                 self._use_function(flow, state, name, j, earlier.flow.funcs.get(name), line)
+                self.pass_through(j, name)
                 return
             if name in earlier.flow.killed:
                 if not soft:
