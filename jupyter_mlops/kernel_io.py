@@ -78,9 +78,20 @@ def save_outputs(
                 f"setup cell (tag 'setup'/'imports'/'functions')."
             ) from None
     for name in metrics:
-        record["metrics"][name] = _metric_value(name, namespace.get(name), step)
+        if name not in namespace:
+            raise PassError(
+                f"metric {name!r} is not defined at the end of step {step!r} "
+                "(it is bound only on some paths): bind it on every path"
+            )
+        record["metrics"][name] = _metric_value(name, namespace[name], step)
     if example is not None:
-        value = eval(example, namespace)  # noqa: S307 - the user's own `example:` expression
+        try:
+            value = eval(example, namespace)  # noqa: S307 - the user's own `example:` expression
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's expression
+            raise PassError(
+                f"the example input 'example:{example}' failed at the end of step {step!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         try:
             record["example"] = dump(value, artifacts)
         except SerializationError as exc:

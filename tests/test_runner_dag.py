@@ -173,3 +173,22 @@ def test_killed_run_is_interrupted(tmp_path: Path) -> None:
     # the orphaned kernel must not keep the store from being used
     code_, again, stderr = run_json(str(diamond(tmp_path)), "--store", str(store))
     assert code_ == 0, stderr
+
+
+def test_failing_example_and_missing_metric_name_the_tag(tmp_path: Path) -> None:
+    nb = write_notebook(
+        tmp_path / "ex.ipynb",
+        [
+            code("data = [1, 2, 3]\nmodel = sum", "step:train", "model:model", "example:data['x']"),
+            code("import random\nif random.random() > 2:\n    score = 1", "step:score"),
+            code("score", "metrics"),
+        ],
+    )
+    code_, record, stderr = run_json(str(nb), "--store", str(tmp_path / "s"), "--jobs", "1")
+    assert code_ == 1
+    train, score = record["steps"]["train"]["error"], record["steps"]["score"]["error"]
+    assert train["ename"] == "PassError"
+    assert train["evalue"].startswith(
+        "the example input 'example:data['x']' failed at the end of step 'train': TypeError"
+    )
+    assert score["evalue"].startswith("metric 'score' is not defined at the end of step 'score'")
