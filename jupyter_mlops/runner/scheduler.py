@@ -6,6 +6,7 @@ kernel slot, at most ``jobs``). All store writes happen on the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -74,6 +75,8 @@ class Scheduler:
         self._setup_code = [normalize_code(s) for s in pipeline.setup_sources]
         self._consumers = self._consumer_map()
         self._deferred: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
+        self._slot_count = 0
+        self._prewarmed = False
         self._metric_steps: dict[str, list[str]] = {}
         for metric, step in pipeline.metric_steps.items():
             self._metric_steps.setdefault(step, []).append(metric)
@@ -193,6 +196,7 @@ class Scheduler:
             slot = self._slot_for(step, inputs)
             if slot is None:
                 continue
+            self._prewarm()
             pending.remove(name)
             futures[pool.submit(self._execute, step, slot, inputs)] = name
             progressed = True
@@ -212,15 +216,30 @@ class Scheduler:
                 return best
         if sum(1 for s in self.slots if s.busy) >= self.options.jobs:
             return None
-        slot = KernelSlot(
-            len(self.slots),
-            self.pipeline.kernel,
-            self.options.cwd,
-            self.run_dir / f"kernel-{len(self.slots)}.log",
-        )
+        slot = self._new_slot()
         slot.busy = True
+        return slot
+
+    def _new_slot(self) -> KernelSlot:
+        index = self._slot_count
+        self._slot_count += 1
+        slot = KernelSlot(
+            index, self.pipeline.kernel, self.options.cwd, self.run_dir / f"kernel-{index}.log"
+        )
         self.slots.append(slot)
         return slot
+
+    def _prewarm(self) -> None:
+        """Once a run executes something, start the kernels its parallel branches will need
+        in the background, so they do not wait for a kernel start (≈ 1 s) when they become
+        ready. Only when the DAG is wider than one step and ``jobs`` allows it."""
+        if self._prewarmed or self.options.isolate or self.options.jobs < 2:
+            return
+        self._prewarmed = True
+        wanted = min(_width(self.pipeline), self.options.jobs) - len(self.slots)
+        for _ in range(max(0, wanted)):
+            slot = self._new_slot()
+            threading.Thread(target=_start_quietly, args=(slot,), daemon=True).start()
 
     def _execute(
         self, step: Step, slot: KernelSlot, inputs: dict[str, dict[str, Any]]
@@ -350,3 +369,20 @@ def _pending_paths(manifest: dict[str, Any]) -> list[str]:
     if manifest.get("example"):
         entries.append(manifest["example"])
     return [e["path"] for e in entries if e.get("pending")]
+
+
+def _width(pipeline: Pipeline) -> int:
+    """How many steps share the widest level of the DAG (levels = longest path from a root)."""
+    level: dict[str, int] = {}
+    for step in pipeline.steps:  # topological order
+        level[step.name] = 1 + max((level[u] for u in step.upstream), default=-1)
+    counts: dict[int, int] = {}
+    for value in level.values():
+        counts[value] = counts.get(value, 0) + 1
+    return max(counts.values(), default=1)
+
+
+def _start_quietly(slot: KernelSlot) -> None:
+    """Start a kernel ahead of time; a failure here is retried by the step that needs it."""
+    with contextlib.suppress(Exception):
+        slot.start()
