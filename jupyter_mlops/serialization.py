@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -136,8 +137,8 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
     path.parent.mkdir(parents=True, exist_ok=True)
     if background and size >= BACKGROUND_BYTES:
         writer = threading.Thread(
-            target=_write,
-            args=(path, buffers, digest),
+            target=_write_staged,
+            args=(path, buffers, digest, _staging_room(size)),
             name=f"mlops-write-{digest[:8]}",
             daemon=True,
         )
@@ -147,6 +148,49 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
         return entry
     _write(path, buffers, None)
     return entry
+
+
+STAGING_ROOT = Path(os.environ.get("JUPYTER_MLOPS_STAGING", "/dev/shm")) / "jupyter-mlops"
+
+
+def staging_path(path: str | os.PathLike[str]) -> Path:
+    """Where a large artifact is staged in memory (tmpfs) while it is written to the store."""
+    return STAGING_ROOT / Path(path).name
+
+
+def _staging_room(size: int) -> bool:
+    """Whether the staging area exists and has room for twice ``size`` bytes."""
+    try:
+        STAGING_ROOT.mkdir(parents=True, exist_ok=True)
+        stat = os.statvfs(STAGING_ROOT)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize >= 2 * size
+
+
+def _write_staged(path: Path, buffers: list[memoryview], digest: str, staged: bool) -> None:
+    """Background writer: to the tmpfs staging area first (readers may use it at once, at
+    memory speed), then to the store on disk; the staging copy is removed at the end."""
+    if not staged:
+        _write(path, buffers, digest)
+        return
+    stage = staging_path(path)
+    try:
+        _write(stage, buffers, digest)
+        if not stage.exists():  # the value changed while it was being written
+            Path(f"{path}.invalid").write_text("the value changed while it was being saved")
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(stage, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        stage.unlink(missing_ok=True)
+        Path(f"{stage}.invalid").unlink(missing_ok=True)
 
 
 def _write(path: Path, buffers: list[memoryview], expect: str | None) -> None:
@@ -194,11 +238,37 @@ def wait_for(
     return True
 
 
+class ArtifactMissing(FileNotFoundError):
+    """An artifact that does not exist and will not appear."""
+
+
+def _readable(path: Path, timeout: float = 600.0) -> Path:
+    """The artifact file, or its in-memory staging copy while the store copy is written."""
+    stage = staging_path(path)
+    invalid = Path(f"{path}.invalid")
+    deadline = time.monotonic() + timeout
+    while True:
+        if path.exists():
+            return path
+        if stage.exists():
+            return stage
+        if invalid.exists() or time.monotonic() > deadline:
+            raise ArtifactMissing(f"artifact {path} is missing (its producer did not finish it)")
+        time.sleep(0.01)
+
+
 def load(path: str | os.PathLike[str]) -> Any:
-    """Read back a value written by :func:`dump`."""
-    path = Path(path)
-    if not wait_for(path):
-        raise FileNotFoundError(f"artifact {path} is missing (its producer did not finish it)")
+    """Read back a value written by :func:`dump` (retrying once if a staging copy vanished)."""
+    try:
+        return _load(path)
+    except ArtifactMissing:
+        raise
+    except FileNotFoundError:  # the staging copy was removed just as we opened it
+        return _load(path)
+
+
+def _load(path: str | os.PathLike[str]) -> Any:
+    path = _readable(Path(path))
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic.startswith(NPY_MAGIC):

@@ -44,6 +44,7 @@ class KernelSlot:
         self.holds: dict[str, str] = {}  # variable -> digest (a hint; the kernel re-checks)
         self.pending: list[str] = []  # artifacts this kernel is still writing
         self.busy = False
+        self.used = False  # has run a step (--isolate never reuses such a kernel)
         self.killed = False
         self._log: IO[bytes] | None = None
         self._lock = threading.Lock()

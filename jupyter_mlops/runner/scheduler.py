@@ -19,7 +19,7 @@ from typing import Any
 
 from ..compiler import normalize_code
 from ..compiler.pipeline import Pipeline, Step
-from ..serialization import wait_for
+from ..serialization import staging_path, wait_for
 from .cache import step_key
 from .execute import StepError, execute_step_notebook
 from .kernels import KernelSlot
@@ -76,6 +76,7 @@ class Scheduler:
         self._consumers = self._consumer_map()
         self._deferred: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
         self._slot_count = 0
+        self._retiring: list[KernelSlot] = []
         self._prewarmed = False
         self._metric_steps: dict[str, list[str]] = {}
         for metric, step in pipeline.metric_steps.items():
@@ -145,6 +146,7 @@ class Scheduler:
                         for name in pending:
                             self._set(name, "skipped")
                         return
+                    self._reap(wait=False)
                     progressed = self._dispatch(pending, futures, pool)
                     if futures:
                         done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
@@ -156,6 +158,7 @@ class Scheduler:
                 for slot in self.slots:
                     self._drain(slot)
                     slot.shutdown()
+                self._reap(wait=True)
                 self._store_deferred_cache()
 
     def request_cancel(self) -> None:
@@ -196,29 +199,32 @@ class Scheduler:
             slot = self._slot_for(step, inputs)
             if slot is None:
                 continue
-            self._prewarm()
             pending.remove(name)
+            self._prewarm(len(pending))
             futures[pool.submit(self._execute, step, slot, inputs)] = name
             progressed = True
         return progressed
 
     def _slot_for(self, step: Step, inputs: dict[str, dict[str, Any]]) -> KernelSlot | None:
-        """An idle kernel holding most of the step's inputs, a new one, or None (wait)."""
-        if not self.options.isolate:
-            idle = [s for s in self.slots if not s.busy and not s.killed]
-            if idle:
+        """An idle kernel holding most of the step's inputs (with ``--isolate``: an idle
+        kernel that never ran a step), a new one, or None (wait for a free job)."""
+        idle = [
+            s
+            for s in self.slots
+            if not s.busy and not s.killed and not (self.options.isolate and s.used)
+        ]
+        if idle:
 
-                def held(slot: KernelSlot) -> int:
-                    return sum(slot.holds.get(v) == e["digest"] for v, e in inputs.items())
+            def held(slot: KernelSlot) -> int:
+                return sum(slot.holds.get(v) == e["digest"] for v, e in inputs.items())
 
-                best = max(idle, key=held)
-                best.busy = True
-                return best
-        if sum(1 for s in self.slots if s.busy) >= self.options.jobs:
+            best = max(idle, key=held)
+        elif sum(1 for s in self.slots if s.busy) >= self.options.jobs:
             return None
-        slot = self._new_slot()
-        slot.busy = True
-        return slot
+        else:
+            best = self._new_slot()
+        best.busy = best.used = True
+        return best
 
     def _new_slot(self) -> KernelSlot:
         index = self._slot_count
@@ -229,17 +235,27 @@ class Scheduler:
         self.slots.append(slot)
         return slot
 
-    def _prewarm(self) -> None:
-        """Once a run executes something, start the kernels its parallel branches will need
-        in the background, so they do not wait for a kernel start (≈ 1 s) when they become
-        ready. Only when the DAG is wider than one step and ``jobs`` allows it."""
-        if self._prewarmed or self.options.isolate or self.options.jobs < 2:
+    def _prewarm(self, remaining: int) -> None:
+        """Start kernels in the background before steps need them (a start costs ≈ 1 s).
+
+        Shared kernels: once, as many as the DAG's widest level can use (≤ ``jobs``).
+        ``--isolate``: keep one fresh spare kernel while steps remain to be dispatched.
+        """
+        if self.options.isolate:
+            spare = [s for s in self.slots if not s.busy and not s.used and not s.killed]
+            if remaining and not spare and len(self.slots) <= self.options.jobs:
+                self._start_in_background(self._new_slot())
+            return
+        if self._prewarmed or self.options.jobs < 2:
             return
         self._prewarmed = True
         wanted = min(_width(self.pipeline), self.options.jobs) - len(self.slots)
         for _ in range(max(0, wanted)):
-            slot = self._new_slot()
-            threading.Thread(target=_start_quietly, args=(slot,), daemon=True).start()
+            self._start_in_background(self._new_slot())
+
+    @staticmethod
+    def _start_in_background(slot: KernelSlot) -> None:
+        threading.Thread(target=_start_quietly, args=(slot,), daemon=True).start()
 
     def _execute(
         self, step: Step, slot: KernelSlot, inputs: dict[str, dict[str, Any]]
@@ -322,9 +338,22 @@ class Scheduler:
         if slot is not None:
             slot.busy = False
             if self.options.isolate or not slot.is_alive():
+                # retire it: its background writes may still be running (consumers read the
+                # in-memory staging copy meanwhile); it is shut down once they are done
+                self.slots.remove(slot)
+                self._retiring.append(slot)
+                self._reap(wait=False)
+
+    def _reap(self, wait: bool) -> None:
+        """Shut down retired kernels whose background writes are done (all, with ``wait``)."""
+        for slot in list(self._retiring):
+            done = not slot.is_alive() or all(
+                os.path.exists(p) or os.path.exists(f"{p}.invalid") for p in slot.pending
+            )
+            if done or wait:
                 self._drain(slot)
                 slot.shutdown()
-                self.slots.remove(slot)
+                self._retiring.remove(slot)
 
     def _drain(self, slot: KernelSlot) -> None:
         """Wait for the kernel's background artifact writes before it goes away."""
@@ -333,8 +362,11 @@ class Scheduler:
         slot.pending.clear()
 
     def _store_deferred_cache(self) -> None:
-        """Cache steps whose large outputs were written in the background, once complete."""
+        """Cache steps whose large outputs were written in the background, once complete;
+        remove staging copies that a killed kernel left behind."""
         for key, name, notebook, manifest, paths in self._deferred:
+            for path in paths:
+                staging_path(path).unlink(missing_ok=True)
             if all(os.path.exists(p) for p in paths):
                 self.store.cache_store(key, self.run_id, name, notebook, manifest)
         self._deferred.clear()
