@@ -122,3 +122,26 @@ def test_user_notebook_is_never_modified(four_steps: Path, tmp_path: Path) -> No
     run_pipeline(four_steps, {"n": 3}, store=tmp_path / "s", report="sync")
     run_pipeline(four_steps, store=tmp_path / "s", isolate=True, report="none")
     assert four_steps.read_bytes() == before
+
+
+def test_large_values_written_in_the_background_are_passed_and_cached(tmp_path: Path) -> None:
+    """≥ 64 MiB: staged in memory for the next (fresh) kernel, then stored and cached."""
+    from jupyter_mlops.serialization import staging_path
+
+    nb = write_notebook(
+        tmp_path / "big.ipynb",
+        [
+            code("import numpy as np", "setup"),
+            code("big = np.arange(10_000_000, dtype='float64')", "step:make"),
+            code("total = float(big.sum())", "step:use"),
+            code("total", "metrics"),
+        ],
+    )
+    store = tmp_path / "s"
+    first = _run(nb, store, "--isolate")
+    assert first["metrics"] == {"total": float(sum(range(10_000_000)))}
+    digest = first["steps"]["make"]["outputs"]["big"]
+    assert (store / "artifacts" / digest[:2] / digest).stat().st_size > 80_000_000
+    assert not staging_path(store / "artifacts" / digest[:2] / digest).exists()
+    again = _run(nb, store, "--isolate")
+    assert set(statuses(again).values()) == {"cached"}
