@@ -8,16 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import jupyter_mlops
 
 # the jupyter command of this Python's environment (a venv's bin/ need not be on PATH)
 jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or shutil.which("jupyter")
-pytestmark = pytest.mark.skipif(jupyter is None, reason="the jupyter command is not installed")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
+    assert jupyter is not None, "the jupyter command (from jupyter_core) must be installed"
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(jupyter).parent), os.environ["PATH"]]))
     return subprocess.run([jupyter, *args], capture_output=True, text=True, timeout=120, env=env)
 
