@@ -16,8 +16,11 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
+# JupyterLab refuses to run as root unless told; a root user (containers, CI boxes) is allowed.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --ServerApp.allow_root=True)
+
 lab: install
-	cd examples && $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1
+	cd examples && $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ALLOW_ROOT)
 
 lint:
 	$(BIN)/ruff check jupyter_mlops tests benchmarks
