@@ -35,8 +35,11 @@ def kernel_env() -> dict[str, str]:
 class KernelSlot:
     """One kernel and what the scheduler knows about the variables it holds."""
 
-    def __init__(self, index: int, kernel_name: str, cwd: str, log_path: Path) -> None:
+    def __init__(
+        self, index: int, kernel_name: str, cwd: str, log_path: Path, ipc_prefix: str
+    ) -> None:
         self.index = index
+        self.ipc_prefix = ipc_prefix
         self.kernel_name = kernel_name
         self.cwd = cwd
         self.log_path = log_path
@@ -58,7 +61,11 @@ class KernelSlot:
             if self.km is not None:
                 return
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in shutdown()
-            km = AsyncKernelManager(kernel_name=self.kernel_name)
+            # IPC sockets under a private folder: no TCP port races between the kernels that
+            # several runs start at once, and nothing listens on the network
+            km = AsyncKernelManager(
+                kernel_name=self.kernel_name, transport="ipc", ip=self.ipc_prefix
+            )
             run_sync(km.start_kernel)(
                 cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log
             )

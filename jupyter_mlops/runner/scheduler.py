@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +78,8 @@ class Scheduler:
         self._consumers = self._consumer_map()
         self._deferred: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
         self._slot_count = 0
+        # short absolute path: unix socket paths are limited to ~100 bytes
+        self._ipc_dir = tempfile.mkdtemp(prefix="jupyter-mlops-")
         self._retiring: list[KernelSlot] = []
         self._prewarmed = False
         self._metric_steps: dict[str, list[str]] = {}
@@ -160,6 +164,7 @@ class Scheduler:
                     slot.shutdown()
                 self._reap(wait=True)
                 self._store_deferred_cache()
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def request_cancel(self) -> None:
         """Ask the run to stop (safe from a signal handler: it only sets a flag)."""
@@ -230,7 +235,11 @@ class Scheduler:
         index = self._slot_count
         self._slot_count += 1
         slot = KernelSlot(
-            index, self.pipeline.kernel, self.options.cwd, self.run_dir / f"kernel-{index}.log"
+            index,
+            self.pipeline.kernel,
+            self.options.cwd,
+            self.run_dir / f"kernel-{index}.log",
+            os.path.join(self._ipc_dir, f"k{index}"),
         )
         self.slots.append(slot)
         return slot
