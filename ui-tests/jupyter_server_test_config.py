@@ -8,7 +8,9 @@ Environment:
   (negative control: the UI tests must then fail).
 """
 
+import atexit
 import os
+import shutil
 from pathlib import Path
 from tempfile import mkdtemp
 
@@ -25,6 +27,7 @@ c.ServerApp.open_browser = False
 
 # Keep runs, artifacts and the registry of the tests out of the repository.
 _store_root = Path(mkdtemp(prefix="jupyter-mlops-ui-tests-"))
+atexit.register(shutil.rmtree, _store_root, ignore_errors=True)
 c.MlopsExtension.store = str(_store_root / "store")
 
 if os.environ.get("MLOPS_UI_DISABLE_SERVER_EXTENSION") == "1":
