@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import IO, Any
 
@@ -24,26 +25,45 @@ class Progress:
         self.tty = self.stream.isatty()
         self.status = dict.fromkeys(steps, "queued")
         self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        if self.tty:  # keep the clock ticking during long steps
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.5):
+            self._redraw()
+
+    def _redraw(self) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            elapsed = time.monotonic() - self.started
+            line = "  ".join(f"{SYMBOLS.get(s, '?')} {n}" for n, s in self.status.items())
+            self.stream.write(f"\r\x1b[2K[{elapsed:6.1f}s] {line}")
+            if all(s not in ("queued", "running") for s in self.status.values()):
+                self.stream.write("\n")
+                self._done.set()
+            self.stream.flush()
 
     def __call__(self, kind: str, name: str, info: dict[str, Any]) -> None:
         if kind != "step":
             return
         self.status[name] = info["status"]
-        elapsed = time.monotonic() - self.started
         if self.tty:
-            line = "  ".join(f"{SYMBOLS.get(s, '?')} {n}" for n, s in self.status.items())
-            self.stream.write(f"\r\x1b[2K[{elapsed:6.1f}s] {line}")
-            if all(s not in ("queued", "running") for s in self.status.values()):
-                self.stream.write("\n")
-        else:
-            extra = f" ({info['duration_s']:.2f} s)" if info.get("duration_s") else ""
-            self.stream.write(f"[{elapsed:6.1f}s] {name}: {info['status']}{extra}\n")
+            self._redraw()
+            return
+        elapsed = time.monotonic() - self.started
+        extra = f" ({info['duration_s']:.2f} s)" if info.get("duration_s") else ""
+        self.stream.write(f"[{elapsed:6.1f}s] {name}: {info['status']}{extra}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and any(s in ("queued", "running") for s in self.status.values()):
-            self.stream.write("\n")
-            self.stream.flush()
+        with self._lock:
+            if self.tty and not self._done.is_set():
+                self.stream.write("\n")
+                self.stream.flush()
+            self._done.set()
 
 
 def summary_table(record: dict[str, Any]) -> str:
