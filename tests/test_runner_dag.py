@@ -120,6 +120,15 @@ def test_unpassable_variable_names_it(tmp_path: Path) -> None:
     assert record["steps"]["use"]["status"] == "skipped"
 
 
+def _alive(pid: int) -> bool:
+    """A running (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _start_run(nb: Path, store: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "jupyter_mlops.cli.app", "run", str(nb), "--store", str(store)],
@@ -163,9 +172,24 @@ def test_killed_run_is_interrupted(tmp_path: Path) -> None:
     store = tmp_path / "s"
     proc = _start_run(nb, store)
     run_id = _wait_running(store, "feat_a")
+    import sqlite3
+
+    deadline = time.monotonic() + 30
+    kernels: list[int] = []
+    while len(kernels) < 2 and time.monotonic() < deadline:  # feat_a's and the spare/load one
+        time.sleep(0.2)
+        db = sqlite3.connect(store / "runs.db", timeout=30)
+        kernels = [r[0] for r in db.execute("SELECT pid FROM kernels")]
+        db.close()
+    assert kernels and all(_alive(pid) for pid in kernels)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     shown = mlops("show", run_id, "--store", str(store), "--json")
+    # noticing the dead run also stops the kernels it left behind
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in kernels):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in kernels)
     record = json.loads(shown.stdout)
     assert record["status"] == "interrupted"
     assert record["steps"]["feat_a"]["status"] == "failed"

@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,9 +37,16 @@ class KernelSlot:
     """One kernel and what the scheduler knows about the variables it holds."""
 
     def __init__(
-        self, index: int, kernel_name: str, cwd: str, log_path: Path, ipc_prefix: str
+        self,
+        index: int,
+        kernel_name: str,
+        cwd: str,
+        log_path: Path,
+        ipc_prefix: str,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         self.index = index
+        self.on_start = on_start
         self.ipc_prefix = ipc_prefix
         self.kernel_name = kernel_name
         self.cwd = cwd
@@ -70,6 +78,9 @@ class KernelSlot:
                 cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log
             )
             self.km = km
+            process = self._process()
+            if self.on_start is not None and process is not None:
+                self.on_start(process.pid)
         if self.killed:  # killed while starting
             self.kill()
 

@@ -163,6 +163,7 @@ class Scheduler:
                     self._drain(slot)
                     slot.shutdown()
                 self._reap(wait=True)
+                self.store.forget_kernels(self.run_id)
                 self._store_deferred_cache()
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
@@ -240,6 +241,7 @@ class Scheduler:
             self.options.cwd,
             self.run_dir / f"kernel-{index}.log",
             os.path.join(self._ipc_dir, f"k{index}"),
+            on_start=lambda pid: self.store.add_kernel(self.run_id, pid),
         )
         self.slots.append(slot)
         return slot

@@ -12,9 +12,11 @@ store. Opening a store marks runs whose process has died as ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import sqlite3
 import threading
@@ -67,6 +69,11 @@ CREATE TABLE IF NOT EXISTS steps (
     manifest TEXT,
     kernel TEXT,
     PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS kernels (
+    run_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT
 );
 CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY,
@@ -263,7 +270,29 @@ class Store:
                     "UPDATE steps SET status = 'skipped' WHERE run_id = ? AND status = 'queued'",
                     (run_id,),
                 )
+            self._kill_orphan_kernels(run_id)
         return dead
+
+    def add_kernel(self, run_id: str, pid: int) -> None:
+        """Remember a kernel process of a run, to stop it if the run's process dies."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO kernels (run_id, pid, pid_start) VALUES (?, ?, ?)",
+                (run_id, pid, _process_start(pid)),
+            )
+
+    def forget_kernels(self, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM kernels WHERE run_id = ?", (run_id,))
+
+    def _kill_orphan_kernels(self, run_id: str) -> None:
+        """Kernels left running by a run whose process died (same pid *and* start time)."""
+        for row in self._query("SELECT pid, pid_start FROM kernels WHERE run_id = ?", (run_id,)):
+            start = _process_start(row["pid"])
+            if start is not None and start == row["pid_start"] and start != "?":
+                with contextlib.suppress(OSError):
+                    os.kill(row["pid"], signal.SIGKILL)
+        self.forget_kernels(run_id)
 
     # -- cache -------------------------------------------------------------------------------
     def cache_lookup(self, key: str) -> dict[str, Any] | None:
