@@ -41,40 +41,48 @@ def cell(source: str, *tags: str):
     return c
 
 
-def four_step_notebook(path: Path) -> None:
+def write_notebook(path: Path, cells: list) -> None:
+    """A Python 3 notebook holding ``cells``."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells = [
-        cell("n_samples = 2000\nn_estimators = 50", "parameters"),
-        cell(
-            "import numpy as np\nimport pandas as pd\nfrom sklearn.ensemble import RandomForestClassifier\n"
-            "from sklearn.model_selection import train_test_split",
-            "imports",
-        ),
-        cell(
-            "rng = np.random.default_rng(0)\n"
-            "df = pd.DataFrame(rng.normal(size=(n_samples, 8)), columns=[f'x{i}' for i in range(8)])\n"
-            "df['y'] = (df.x0 + df.x1 * 2 > 0).astype(int)",
-            "step:make",
-        ),
-        cell(
-            "df['x0x1'] = df.x0 * df.x1\nX = df.drop(columns='y')\ny = df.y\n"
-            "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)",
-            "step:featurize",
-        ),
-        cell(
-            "clf = RandomForestClassifier(n_estimators=n_estimators, random_state=0).fit(X_train, y_train)",
-            "step:train",
-            "model:clf",
-        ),
-        cell("accuracy = float((clf.predict(X_test) == y_test).mean())", "step:evaluate"),
-        cell("accuracy", "metrics"),
-    ]
+    nb.cells = cells
     nbformat.write(nb, str(path))
+
+
+def four_step_notebook(path: Path) -> None:
+    write_notebook(
+        path,
+        [
+            cell("n_samples = 2000\nn_estimators = 50", "parameters"),
+            cell(
+                "import numpy as np\nimport pandas as pd\nfrom sklearn.ensemble import RandomForestClassifier\n"
+                "from sklearn.model_selection import train_test_split",
+                "imports",
+            ),
+            cell(
+                "rng = np.random.default_rng(0)\n"
+                "df = pd.DataFrame(rng.normal(size=(n_samples, 8)), columns=[f'x{i}' for i in range(8)])\n"
+                "df['y'] = (df.x0 + df.x1 * 2 > 0).astype(int)",
+                "step:make",
+            ),
+            cell(
+                "df['x0x1'] = df.x0 * df.x1\nX = df.drop(columns='y')\ny = df.y\n"
+                "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)",
+                "step:featurize",
+            ),
+            cell(
+                "clf = RandomForestClassifier(n_estimators=n_estimators, random_state=0).fit(X_train, y_train)",
+                "step:train",
+                "model:clf",
+            ),
+            cell("accuracy = float((clf.predict(X_test) == y_test).mean())", "step:evaluate"),
+            cell("accuracy", "metrics"),
+        ],
+    )
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
@@ -213,19 +221,17 @@ def bench_ploomber(project: Path, ploomber: str, papermill_s: float, repeat: int
 
 def bench_large(work: Path) -> None:
     nb_path = work / "large.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        cell("import numpy as np\nimport time", "setup"),
-        cell("big = np.ones(125_000_000)  # 1 GB of float64\nt_made = time.time()", "step:make"),
-        cell("t_used = time.time()\ntotal = float(big[::1000].sum())", "step:use"),
-        cell("t_made\nt_used", "metrics"),
-    ]
-    nbformat.write(nb, str(nb_path))
+    write_notebook(
+        nb_path,
+        [
+            cell("import numpy as np\nimport time", "setup"),
+            cell(
+                "big = np.ones(125_000_000)  # 1 GB of float64\nt_made = time.time()", "step:make"
+            ),
+            cell("t_used = time.time()\ntotal = float(big[::1000].sum())", "step:use"),
+            cell("t_made\nt_used", "metrics"),
+        ],
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for label, extra in (("same kernel", []), ("--isolate", ["--isolate"])):
         store = work / f"large-{label.strip('-')}"

@@ -74,8 +74,14 @@ def registry_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(db) + _LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(db) + _LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot use the registry at {uri}: {exc.strerror or exc} "
+            f"({db.parent}); check --registry-uri / JUPYTER_MLOPS_REGISTRY_URI"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 STEP_STATUSES = ("queued", "running", "succeeded", "failed", "cached", "skipped")
@@ -128,7 +128,24 @@ class Store:
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> Store:
+        """Open (creating it if needed) the store at ``root``; :class:`InvalidInput` with one
+        line if the folder cannot be used or ``runs.db`` is not a run database."""
         root = Path(root)
+        try:
+            return cls._open(root)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot use the store {root}: {exc.strerror or exc}; "
+                "choose another --store (or JUPYTER_MLOPS_STORE)"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInput(
+                f"{root / 'runs.db'} is not a jupyter-mlops run database ({exc}); "
+                "choose another --store or move that file away"
+            ) from None
+
+    @classmethod
+    def _open(cls, root: Path) -> Store:
         root.mkdir(parents=True, exist_ok=True)
         (root / "artifacts").mkdir(exist_ok=True)
         (root / "runs").mkdir(exist_ok=True)
