@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import InvalidInput, MlopsError
+from ..runner.record import public_record
 from ..service import MlopsService
 from .base import Subcommand
 from .progress import Progress, failure_lines, summary_table
@@ -55,9 +56,7 @@ class RunApp(Subcommand):
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)
         )
-        from ..compiler import compile_notebook
-
-        steps = [s.name for s in compile_notebook(str(service.notebook_path(args.notebook))).steps]
+        steps = [s.name for s in service.pipeline(args.notebook).steps]
         progress = Progress(steps)
         record = service.run(
             args.notebook,
@@ -85,7 +84,7 @@ class RunApp(Subcommand):
             except MlopsError as exc:
                 refused = exc
         if args.json:
-            out = _public(record)
+            out = public_record(record)
             if publish is not None:
                 out["publish"] = published or ({"error": refused.messages} if refused else None)
             print(json.dumps(out, indent=2))
@@ -136,38 +135,6 @@ def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
     return None
 
 
-PUBLIC_KEYS = (
-    "id",
-    "notebook",
-    "status",
-    "parameters",
-    "started_at",
-    "finished_at",
-    "duration_s",
-    "steps",
-    "metrics",
-    "model",
-)
-
-
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    """The documented run JSON (plus a few extra keys that scripts find useful)."""
-    out = {key: record[key] for key in PUBLIC_KEYS}
-    out["steps"] = {
-        name: {
-            k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from", "outputs")
-        }
-        for name, s in record["steps"].items()
-    }
-    if out["model"]:
-        out["model"] = {k: out["model"][k] for k in ("step", "variable", "artifact")}
-    out["example"] = record.get("example")
-    out["notebook_sha256"] = record.get("notebook_sha256")
-    out["report"] = record.get("report")
-    out["git"] = record.get("git")
-    return out
-
-
 class RunsApp(Subcommand):
     """List runs, newest first."""
 
@@ -182,7 +149,7 @@ class RunsApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         records = MlopsService.create(store=args.store).runs(args.notebook)
         if args.json:
-            print(json.dumps([_public(r) for r in records], indent=2))
+            print(json.dumps([public_record(r) for r in records], indent=2))
             return 0
         if not records:
             print("no runs")
@@ -210,7 +177,7 @@ class ShowApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         record = MlopsService.create(store=args.store).get_run(args.run_id)
         if args.json:
-            print(json.dumps(_public(record), indent=2))
+            print(json.dumps(public_record(record), indent=2))
             return 0
         print(summary_table(record))
         for line in failure_lines(record):
