@@ -342,6 +342,8 @@ class Store:
         except OSError as exc:
             raise InvalidInput(f"cannot read the store {root}: {exc.strerror or exc}") from None
         except sqlite3.DatabaseError as exc:
+            if "no such table" in str(exc):  # created, never initialized: no run used it
+                raise NotFound(f"no run store at {root} (no run has used it yet)") from None
             raise _database_error(root, exc) from None
         return cls(root, db, readonly=True)
 
