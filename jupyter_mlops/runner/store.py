@@ -374,7 +374,15 @@ class Store:
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError:
+                if not self.readonly or not getattr(self._db, "immutable", False):
+                    raise
+                # a writer checkpointed under our immutable read: read through its WAL instead
+                self._db.close()
+                self._db = _connect_readonly(self.root / "runs.db", immutable=False)
+                return self._db.execute(sql, args).fetchall()
 
     # -- paths (stored relative to the store folder) -----------------------------------------
     def relative(self, path: str | None) -> str | None:
@@ -726,16 +734,23 @@ class Store:
         return ref
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
+class _Connection(sqlite3.Connection):
+    immutable = False
+
+
+def _connect_readonly(path: Path, immutable: bool | None = None) -> sqlite3.Connection:
     """A read-only connection that creates nothing next to the database.
 
     With a write-ahead log present (a writer is, or was, at work) SQLite reads through it
     (``mode=ro``); without one, ``mode=ro`` would create ``-wal``/``-shm`` files (or fail in
     a read-only folder), so the file is opened ``immutable`` instead.
     """
-    wal = Path(f"{path}-wal")
-    uri = path.absolute().as_uri() + "?mode=ro" + ("" if wal.exists() else "&immutable=1")
-    db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+    if immutable is None:
+        immutable = not Path(f"{path}-wal").exists()
+    uri = path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+    db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None,
+                         check_same_thread=False, factory=_Connection)  # fmt: skip
+    db.immutable = immutable
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA query_only = 1")
     return db
