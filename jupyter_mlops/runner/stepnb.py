@@ -30,6 +30,7 @@ class StepPlan:
     environment: bool
     artifacts: str
     manifest: str
+    watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
 
 
 def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
@@ -57,6 +58,15 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
     nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
     cells = nb.cells
+    if plan.watch is not None:  # record the files the step reads (setup cells included)
+        cells.append(
+            _code_cell(
+                "from jupyter_mlops.kernel_reads import start as _mlops_watch_reads\n"
+                f"_mlops_watch_reads(*{plan.watch!r})",
+                ["mlops-reads"],
+                None,
+            )
+        )
     for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     if plan.parameters:
