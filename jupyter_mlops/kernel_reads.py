@@ -42,10 +42,23 @@ def _first_stat(path: str) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
+# code that reads files to find modules and package metadata, not data
+_IMPORT_CODE = (
+    "<frozen ",
+    f"{os.sep}importlib{os.sep}",
+    f"{os.sep}pkgutil.py",
+    f"{os.sep}pkg_resources{os.sep}",
+    f"{os.sep}importlib_metadata{os.sep}",
+    f"{os.sep}importlib_resources{os.sep}",
+)
+
+
 def _from_import_system() -> bool:
-    """Whether the Python code that triggered the event is the import system itself."""
+    """Whether the Python code that triggered the event is the import system (finders,
+    ``importlib.metadata``, ``pkgutil``, ``pkg_resources``)."""
     frame = sys._getframe(2)
-    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+    name = frame.f_code.co_filename if frame is not None else ""
+    return name.startswith("<frozen ") or any(part in name for part in _IMPORT_CODE[1:])
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
@@ -123,7 +136,7 @@ def start(base: str, exclude: list[str], declared: list[str]) -> None:
         if p != os.sep and not (_base + os.sep).startswith(p.rstrip(os.sep) + os.sep)
     )
     _declared = list(declared)
-    if not _installed:
+    if not _installed and hasattr(sys, "addaudithook"):  # CPython ≥ 3.8
         sys.addaudithook(_hook)
         _installed = True
     _on = True
