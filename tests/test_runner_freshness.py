@@ -283,3 +283,24 @@ def test_a_package_version_change_in_the_kernel_environment_reruns(
     back = _run(nb, store, env=env)
     assert back["steps"]["a"]["status"] == "cached"
     assert back["steps"]["a"]["cached_from"] == installed["id"]
+
+
+def test_failed_and_skipped_steps_say_why(tmp_path: Path):
+    import nbformat
+
+    nb = write_notebook(
+        tmp_path / "nb.ipynb",
+        [code("a = 1 / 0", "step:a"), code("b = a + 1", "step:b")],
+    )
+    store = tmp_path / "s"
+    code_, failed, _ = run_json(str(nb), "--store", str(store))
+    assert code_ == 1
+    assert _reasons(failed) == {
+        "a": "no cache entry (first run of this step)",
+        "b": "step a failed",
+    }
+    book = nbformat.read(str(nb), as_version=4)
+    book.cells[0].source = "a = 1 / 1"
+    nbformat.write(book, str(nb))
+    fixed = _run(nb, store)
+    assert _reasons(fixed) == {"a": "code changed", "b": "no cache entry (first run of this step)"}

@@ -73,7 +73,7 @@ _LABELS = {
 def what_changed(previous: dict[str, str] | None, current: dict[str, str]) -> str | None:
     """Why ``current`` misses where ``previous`` (the step's last key) was recorded:
     e.g. ``code changed; parameter n changed``; None when nothing differs."""
-    if previous is None:
+    if not previous:
         return None
     found = []
     for name in sorted(set(previous) | set(current), key=_order):

@@ -364,7 +364,8 @@ class Scheduler:
     def _why(self, name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
         """The step row's manifest: the kernel's, plus why the step ran and its key parts."""
         state = self.states[name]
-        return {**(manifest or {}), "reason": state.reason, "key_parts": state.parts}
+        parts = {"key_parts": state.parts} if state.parts else {}
+        return {**(manifest or {}), "reason": state.reason, **parts}
 
     def _finish(self, name: str, future: Future[StepError | None]) -> None:
         state = self.states[name]
