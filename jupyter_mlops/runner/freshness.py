@@ -69,7 +69,7 @@ def stale_reason(
         path = name if os.path.isabs(name) else os.path.join(base, name)
         what, refresh = _changed(path, entry, checked_ns)
         if what is not None:
-            return f"{name} {what}", False
+            return f"{'the notebook folder' if name == '.' else name} {what}", False
         refreshed = refreshed or refresh
     if refreshed:
         reads["checked_ns"] = time.time_ns()
