@@ -4,7 +4,8 @@ A step notebook holds, in order: the setup cells, a ``parameters`` cell with the
 of the parameters the step reads (papermill injects the run's values after it), a cell
 loading the step's inputs, the step's own cells (tags and sources untouched), and a cell
 saving its outputs, metrics and example. Cell metadata ``mlops.source_cell`` maps each
-cell back to the user's notebook.
+cell back to the user's notebook. A first cell starts recording the files the step reads
+(:mod:`jupyter_mlops.kernel_reads`); the saving cell collects them into the manifest.
 """
 
 from __future__ import annotations
