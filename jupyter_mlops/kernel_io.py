@@ -11,9 +11,11 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from . import kernel_reads
 from .serialization import SerializationError, dump, load
 
 
@@ -61,6 +63,7 @@ def save_outputs(
     manifest: str,
 ) -> None:
     """Serialize the step's outputs, metrics and example; write the manifest JSON."""
+    reads = kernel_reads.collect()  # first: what the step read, not what saving reads
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
     for name in outputs:
         if name not in namespace:
@@ -101,6 +104,7 @@ def save_outputs(
             ) from None
     if environment:
         record["environment"] = kernel_environment()
+    record["reads"], record["executed_at"] = reads, time.time()
     tmp = f"{manifest}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh)

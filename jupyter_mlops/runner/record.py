@@ -20,7 +20,7 @@ PUBLIC_KEYS = (
     "report",
     "git",
 )
-STEP_KEYS = ("status", "duration_s", "notebook", "error", "cached_from", "outputs")
+STEP_KEYS = ("status", "duration_s", "notebook", "error", "cached_from", "reason", "outputs")
 MODEL_KEYS = ("step", "variable", "artifact")
 
 
