@@ -59,12 +59,17 @@ class RunOperations:
 
         Reads only: the store is opened read-only and nothing is created or written.
         """
+        from .errors import NotFound
         from .runner.store import Store
 
         nb = str(self.notebook_path(notebook)) if notebook else None
         if not (self.store / "runs.db").is_file():
             return []
-        with Store.open_existing(self.store) as store:
+        try:
+            store = Store.open_existing(self.store)
+        except NotFound:  # a store whose first run is creating it right now
+            return []
+        with store:
             return store.list_runs(nb, limit, offset=offset, before=before)
 
     def get_run(self, run_id: str) -> dict[str, Any]:

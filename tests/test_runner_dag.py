@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from runner_fixtures import cli_env, code, mlops, run_json, statuses, write_notebook
 
+from jupyter_mlops.errors import NotFound
 from jupyter_mlops.runner.store import Store
 
 
@@ -143,8 +144,11 @@ def _wait_running(store: Path, step: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (store / "runs.db").exists():
-            with Store.open_existing(store) as db:
-                runs = db.list_runs()
+            try:
+                with Store.open_existing(store) as db:
+                    runs = db.list_runs()
+            except NotFound:  # the run is creating the store's tables right now
+                runs = []
             if runs and runs[0]["steps"][step]["status"] == "running":
                 return runs[0]["id"]
         time.sleep(0.2)
