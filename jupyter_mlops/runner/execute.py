@@ -47,11 +47,13 @@ def execute_step_notebook(
     nb: Any,
     output_path: Path,
     log_path: Path,
-    parameters: dict[str, Any],
     timeout: float | None,
     cancelled: threading.Event,
 ) -> StepError | None:
-    """Run ``nb`` in ``slot``'s kernel, writing the executed notebook; None on success."""
+    """Run ``nb`` in ``slot``'s kernel, writing the executed notebook; None on success.
+
+    Parameters are not passed to papermill: ``nb`` already holds them as literals in its
+    ``injected-parameters`` cell (see :mod:`.stepnb`), so cell indices need no shifting."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -76,7 +78,6 @@ def execute_step_notebook(
             executed = papermill.execute_notebook(
                 nb,
                 str(output_path),
-                parameters=parameters or None,
                 engine_name=ENGINE_NAME,
                 kernel_name=slot.kernel_name,
                 progress_bar=False,

@@ -297,7 +297,6 @@ class Scheduler:
             nb,
             self.run_dir / f"{step.name}.ipynb",
             self.run_dir / f"{step.name}.log",
-            plan.parameters,
             self.options.step_timeout,
             self.cancelled,
         )
