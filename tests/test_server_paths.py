@@ -71,9 +71,7 @@ async def test_the_notebook_inside_still_compiles(
         assert [s["name"] for s in json.loads(response.body)["steps"]] == ["one"]
 
 
-async def test_without_a_token_nothing_is_revealed(
-    layout, http_server_client, jp_base_url
-) -> None:
+async def test_without_a_token_nothing_is_revealed(layout, http_server_client, jp_base_url) -> None:
     for query in ("path=link.ipynb", "path=%2e%2e/outside/secret.ipynb", "path=sub/nb.ipynb"):
         url = f"{jp_base_url.rstrip('/')}/mlops/api/pipeline?{query}"
         response = await http_server_client.fetch(url, raise_error=False)
