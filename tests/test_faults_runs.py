@@ -180,3 +180,19 @@ def test_a_file_open_for_reading_is_not_passed(tmp_path: Path, isolate: bool) ->
     assert error["generated"] == "outputs" and error["ename"] == "PassError"
     assert "variable 'fh' of type _io.TextIOWrapper cannot be passed" in error["evalue"]
     assert "an open file" in error["evalue"]
+
+
+def test_setup_cells_may_read_parameters(tmp_path: Path) -> None:
+    """Setup cells run after the parameters are bound (they used to run before them)."""
+    nb = write_notebook(
+        tmp_path / "setup.ipynb",
+        [
+            code("scale = 2", "parameters"),
+            code("factor = scale * 10", "setup"),
+            code("y = factor + 1", "step:a"),
+            code("y", "metrics"),
+        ],
+    )
+    rc, record, stderr = run_json(str(nb), "--store", str(tmp_path / "s"), "-p", "scale", "3")
+    assert rc == 0, stderr
+    assert record["metrics"] == {"y": 31}

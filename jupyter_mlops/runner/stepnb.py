@@ -1,9 +1,10 @@
 """Generated step notebooks: what papermill executes for one step.
 
-A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), the setup
-cells, a ``parameters`` cell with the defaults of the parameters the step reads and an
+A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), a
+``parameters`` cell with the defaults of the parameters the step reads and an
 ``injected-parameters`` cell with the run's values (papermill's layout, written here as
-pure literals: see :mod:`.literals`), a cell loading the step's inputs, the step's own cells
+pure literals: see :mod:`.literals`), the setup cells (they may read parameters), a cell
+loading the step's inputs, the step's own cells
 (tags and sources untouched), and a cell saving its outputs, metrics and example. Cell
 metadata ``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for
 generated cells, which ``mlops.generated`` names: ``prelude``, ``parameters``,
@@ -76,8 +77,6 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             "prelude",
         )
     )
-    for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
-        cells.append(_code_cell(source, _tags(pipeline, index), index))
     if plan.parameters:
         defaults = {name: pipeline.parameters[name]["default"] for name in plan.parameters}
         lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
@@ -94,6 +93,8 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             )
         )
         nb.metadata["papermill"] = {"parameters": json_safe(plan.parameters)}
+    for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
+        cells.append(_code_cell(source, _tags(pipeline, index), index))
     if plan.inputs:
         cells.append(
             _code_cell(
