@@ -11,9 +11,11 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from . import kernel_reads
 from .serialization import SerializationError, dump, load
 
 
@@ -91,6 +93,7 @@ def save_outputs(
 
     ``namespace`` None means the calling cell's globals.
     """
+    reads = kernel_reads.collect()  # first: what the step read, not what saving reads
     if namespace is None:
         namespace = _caller_namespace()
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
@@ -133,6 +136,7 @@ def save_outputs(
             ) from None
     if environment:
         record["environment"] = kernel_environment()
+    record["reads"], record["executed_at"] = reads, time.time()
     tmp = f"{manifest}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh)

@@ -1,15 +1,16 @@
 """Generated step notebooks: what papermill executes for one step.
 
-A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), a
-``parameters`` cell with the defaults of the parameters the step reads and an
-``injected-parameters`` cell with the run's values (papermill's layout, written here as
-pure literals: see :mod:`.literals`), the setup cells (they may read parameters), a cell
-loading the step's inputs, the step's own cells
-(tags and sources untouched), and a cell saving its outputs, metrics and example. Cell
-metadata ``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for
-generated cells, which ``mlops.generated`` names: ``prelude``, ``parameters``,
-``injected-parameters``, ``inputs``, ``outputs``). Generated cells depend on no name a
-user can rebind (not even ``globals``).
+A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), a cell
+that starts recording the files the step reads (:mod:`jupyter_mlops.kernel_reads`; the
+saving cell collects them into the manifest), a ``parameters`` cell with the defaults of the
+parameters the step reads and an ``injected-parameters`` cell with the run's values
+(papermill's layout, written here as pure literals: see :mod:`.literals`), the setup cells
+(they may read parameters), a cell loading the step's inputs, the step's own cells (tags and
+sources untouched), and a cell saving its outputs, metrics and example. Cell metadata
+``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for generated
+cells, which ``mlops.generated`` names: ``prelude``, ``reads``, ``parameters``,
+``injected-parameters``, ``inputs``, ``outputs``). Generated cells depend on no name a user
+can rebind (not even ``globals``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class StepPlan:
     environment: bool
     artifacts: str
     manifest: str
+    watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
 
 
 def _code_cell(
@@ -77,6 +79,16 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             "prelude",
         )
     )
+    if plan.watch is not None:  # record the files the step reads (setup cells included)
+        cells.append(
+            _code_cell(
+                "from jupyter_mlops.kernel_reads import start as _mlops_watch_reads\n"
+                f"_mlops_watch_reads(*{plan.watch!r})",
+                ["mlops-reads"],
+                None,
+                "reads",
+            )
+        )
     if plan.parameters:
         defaults = {name: pipeline.parameters[name]["default"] for name in plan.parameters}
         lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
