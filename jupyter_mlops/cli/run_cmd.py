@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..errors import InvalidInput, MlopsError
+from ..jsonsafe import dumps
 from ..runner.record import public_record
 from ..service import MlopsService
 from .base import Subcommand
@@ -63,7 +63,10 @@ class RunApp(Subcommand):
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)
         )
-        steps = [s.name for s in service.pipeline(args.notebook).steps]
+        pipeline = service.pipeline(args.notebook)
+        for warning in pipeline.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        steps = [s.name for s in pipeline.steps]
         progress = Progress(steps)
         record = service.run(
             args.notebook,
@@ -95,7 +98,7 @@ class RunApp(Subcommand):
             out = public_record(record)
             if publish is not None:
                 out["publish"] = published or ({"error": refused.messages} if refused else None)
-            print(json.dumps(out, indent=2))
+            print(dumps(out, indent=2))
         if record["status"] == "cancelled":
             print("error: run cancelled", file=sys.stderr)
             return 130
@@ -125,8 +128,10 @@ def _publish_options():
 def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
     """Validated publish options (before anything runs), or None without ``--publish``."""
     if getattr(args, "publish", None):
+        from ..registry.names import validate_names
         from .registry_cmd import publish_kwargs
 
+        validate_names(args.publish, args.alias)  # before the run, not after it
         return publish_kwargs(args)
     given = [
         flag
@@ -157,7 +162,7 @@ class RunsApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         records = MlopsService.create(store=args.store).runs(args.notebook)
         if args.json:
-            print(json.dumps([public_record(r) for r in records], indent=2))
+            print(dumps([public_record(r) for r in records], indent=2))
             return 0
         if not records:
             print("no runs")
@@ -185,7 +190,7 @@ class ShowApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         record = MlopsService.create(store=args.store).get_run(args.run_id)
         if args.json:
-            print(json.dumps(public_record(record), indent=2))
+            print(dumps(public_record(record), indent=2))
             return 0
         print(summary_table(record))
         for line in failure_lines(record):

@@ -44,6 +44,7 @@ INTERRUPTED_ERROR = {
     "cell": None,
     "ename": "Interrupted",
     "evalue": "the run's process died while this step ran",
+    "generated": None,
 }
 
 # -- schema ----------------------------------------------------------------------------------
