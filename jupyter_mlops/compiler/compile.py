@@ -330,6 +330,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],
+                inplace=sorted(state.flow.inplace & state.outputs) if state.flow else [],
             )
         )
     return Pipeline(

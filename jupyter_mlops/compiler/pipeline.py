@@ -21,6 +21,9 @@ class Step:
     params_read: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # original cell text, magics untouched
     prev: list[str] = field(default_factory=list)  # explicit ``prev:`` dependencies
+    inplace: list[str] = field(
+        default_factory=list
+    )  # outputs that are received values changed in place
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form of a step."""
@@ -31,6 +34,7 @@ class Step:
             "inputs": dict(self.inputs),
             "outputs": list(self.outputs),
             "cache": self.cache,
+            "inplace": list(self.inplace),
         }
 
 
