@@ -25,6 +25,14 @@ from ..serialization import staging_path, wait_for
 from .cache import step_key
 from .execute import StepError, execute_step_notebook
 from .kernels import KernelSlot
+from .secrets import (
+    key_parameters,
+    redacted,
+    scrub_files,
+    scrub_text,
+    secret_names,
+    write_secrets_file,
+)
 from .stepnb import StepPlan, build_step_notebook
 from .store import Store, utcnow
 
@@ -82,6 +90,9 @@ class Scheduler:
         self._ipc_dir = tempfile.mkdtemp(prefix="jupyter-mlops-")
         self._retiring: list[KernelSlot] = []
         self._prewarmed = False
+        hidden = secret_names(pipeline.parameters)
+        self.secrets = {k: v for k, v in parameters.items() if k in hidden}
+        self._key_parameters = key_parameters(parameters, self.secrets, store.root)
         self._metric_steps: dict[str, list[str]] = {}
         for metric, step in pipeline.metric_steps.items():
             self._metric_steps.setdefault(step, []).append(metric)
@@ -115,7 +126,9 @@ class Scheduler:
         return step_key(
             code=[normalize_code(s) for s in step.sources],
             setup=self._setup_code,
-            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            parameters={
+                p: self._key_parameters[p] for p in step.params_read if p in self.parameters
+            },
             inputs={var: entry["digest"] for var, entry in inputs.items()},
             outputs=self._outputs(step),
             metrics=self._metric_steps.get(step.name, []),
@@ -164,6 +177,8 @@ class Scheduler:
                     slot.shutdown()
                 self._reap(wait=True)
                 self.store.forget_kernels(self.run_id)
+                if self.secrets:  # the kernels' own logs
+                    scrub_files(self.run_dir.glob("*.log"), self.secrets.values())
                 self._store_deferred_cache()
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
@@ -274,9 +289,11 @@ class Scheduler:
         """Worker thread: build the step notebook and run it in ``slot``."""
         state = self.states[step.name]
         state.slot = slot
+        values = {p: self.parameters[p] for p in step.params_read if p in self.parameters}
+        hidden = {k: v for k, v in values.items() if k in self.secrets}
         plan = StepPlan(
             step=step,
-            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            parameters=redacted(values, hidden),
             inputs={var: (e["digest"], e["path"]) for var, e in inputs.items()},
             outputs=self._outputs(step),
             consumers=self._consumers[step.name],
@@ -285,6 +302,7 @@ class Scheduler:
             environment=self._is_model_step(step),
             artifacts=str(self.store.artifacts),
             manifest=str(self.run_dir / f"{step.name}.manifest.json"),
+            secrets=write_secrets_file(self._ipc_dir, step.name, hidden) if hidden else None,
         )
         state.plan = plan
         state.started = time.monotonic()
@@ -292,7 +310,7 @@ class Scheduler:
         if self.cancelled.is_set():
             return StepError(None, "Cancelled", "the run was cancelled")
         nb = build_step_notebook(self.pipeline, plan)
-        return execute_step_notebook(
+        error = execute_step_notebook(
             slot,
             nb,
             self.run_dir / f"{step.name}.ipynb",
@@ -301,6 +319,12 @@ class Scheduler:
             self.options.step_timeout,
             self.cancelled,
         )
+        if self.secrets:  # whatever the step printed or raised shows <secret> instead
+            paths = [self.run_dir / f"{step.name}.ipynb", self.run_dir / f"{step.name}.log"]
+            scrub_files(paths, self.secrets.values())
+            if error is not None:
+                error.evalue = scrub_text(error.evalue, self.secrets.values())
+        return error
 
     def _finish(self, name: str, future: Future[StepError | None]) -> None:
         state = self.states[name]
@@ -315,9 +339,8 @@ class Scheduler:
         if error is None:
             manifest = json.loads(Path(state.plan.manifest).read_text(encoding="utf-8"))
             state.manifest = manifest
-            if slot is not None:
-                slot.holds.update({v: e["digest"] for v, e in manifest["outputs"].items()})
-                slot.holds.update({v: d for v, (d, _p) in state.plan.inputs.items()})
+            if slot is not None:  # the kernel reuses only what the step that ran last produced
+                slot.holds = {v: e["digest"] for v, e in manifest["outputs"].items()}
             pending = _pending_paths(manifest)
             if slot is not None:
                 slot.pending.extend(pending)
@@ -337,6 +360,8 @@ class Scheduler:
             )
         else:
             state.error = error
+            if slot is not None:
+                slot.holds = {}
             self._set(
                 name,
                 "failed",

@@ -30,6 +30,7 @@ class StepPlan:
     environment: bool
     artifacts: str
     manifest: str
+    secrets: str | None = None  # private file with the secret parameters' values
 
 
 def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
@@ -44,6 +45,10 @@ def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
 
 def _tags(pipeline: Pipeline, index: int) -> list[str]:
     return list(pipeline.nb["cells"][index].get("metadata", {}).get("tags", []))
+
+
+def _default(spec: dict[str, Any]) -> Any:
+    return "<secret>" if spec.get("secret") else spec["default"]
 
 
 def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
@@ -61,17 +66,26 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     if plan.parameters:
         lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
-        lines += [f"{name} = {pipeline.parameters[name]['default']!r}" for name in plan.parameters]
+        lines += [f"{name} = {_default(pipeline.parameters[name])!r}" for name in plan.parameters]
         cells.append(_code_cell("\n".join(lines), ["parameters"], pipeline.parameters_cell))
-    if plan.inputs:
+    if plan.secrets:  # after papermill's injected cell, which shows them as <secret>
         cells.append(
             _code_cell(
-                "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
-                f"_mlops_load_inputs(globals(), {plan.inputs!r})",
-                ["mlops-inputs"],
+                "from jupyter_mlops.kernel_io import read_secrets as _mlops_read_secrets\n"
+                f"_mlops_read_secrets(globals(), {plan.secrets!r})",
+                ["mlops-secrets"],
                 None,
             )
         )
+    # always (also with no inputs): it clears what earlier steps left in a shared kernel
+    cells.append(
+        _code_cell(
+            "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
+            f"_mlops_load_inputs(globals(), {plan.inputs!r}, keep={list(plan.parameters)!r})",
+            ["mlops-inputs"],
+            None,
+        )
+    )
     for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     cells.append(
