@@ -49,7 +49,8 @@ class CompileApp(Subcommand):
                 out.append(f"    parameters: {', '.join(step.params_read)}")
         out.append("parameters:" if pipeline.parameters else "parameters: -")
         for name, spec in pipeline.parameters.items():
-            out.append(f"  {name}: {spec['type']} = {_format(spec['default'])}")
+            secret = "  (secret)" if spec.get("secret") else ""
+            out.append(f"  {name}: {spec['type']} = {_format(spec['default'])}{secret}")
         metrics = [f"{m} (from {pipeline.metric_steps[m]})" for m in pipeline.metrics]
         out.append(f"metrics: {', '.join(metrics) or '-'}")
         for kind in ("model", "example"):
