@@ -27,7 +27,7 @@ class PassError(Exception):
 # Values the last step in this kernel produced: variable -> (digest, reference, step number).
 # Held weakly where the type allows (``del big_df`` in a later step frees it) and forgotten
 # as soon as the next step starts, so nothing here outlives its usefulness.
-_RESIDENT: dict[str, tuple[str, Callable[[], Any], int]] = {}
+_RESIDENT: dict[str, tuple[str, Callable[[], Any], int, str]] = {}  # ..., artifact path
 _STEPS = 0  # steps started in this kernel
 _CLEAN: set[str] | None = None  # names bound before the previous step's inputs were
 
@@ -58,6 +58,9 @@ def load_inputs(
         value = resident[1]()
         if value is not None and namespace.get(name, _MISSING) is value:
             reuse[name] = value
+    if reuse:  # background writes must be complete before the step may change (an alias of) it
+        for _digest, _ref, _step, written in _RESIDENT.values():
+            _readable(Path(written))
     _RESIDENT.clear()
     _STEPS += 1
     if _CLEAN is not None:
@@ -67,9 +70,6 @@ def load_inputs(
     _CLEAN = set(namespace)
     for name, (_digest, path) in inputs.items():
         if name in reuse:
-            _readable(
-                Path(path)
-            )  # a background write must be complete before the step may change it
             namespace[name] = reuse.pop(name)
         else:
             namespace[name] = load(path)
@@ -129,7 +129,8 @@ def save_outputs(
         value = namespace[name]
         try:
             record["outputs"][name] = dump(value, artifacts, background=True)
-            _RESIDENT[name] = (record["outputs"][name]["digest"], _reference(value), _STEPS)
+            entry = record["outputs"][name]
+            _RESIDENT[name] = (entry["digest"], _reference(value), _STEPS, entry["path"])
         except SerializationError as exc:
             users = ", ".join(repr(s) for s in consumers.get(name, [])) or "a later step"
             raise PassError(
