@@ -57,11 +57,14 @@ def invisible_notebook(tmp_path: Path) -> Path:
             ),
             code("data = {'seen': 'original'}\nscratch = 1", "step:make"),
             code("n = scramble(data)\nb_mutated = int(data['seen'] == 'mutated')", "step:b"),
-            code("time.sleep(1.0)\ns = 1", "step:slow"),  # sends c after b, in b's kernel
+            # a branch slower than b: with --jobs 2 (and before the fix) c then ran after b, in
+            # b's kernel
+            code("time.sleep(2.0)\ns = len(data)", "step:slow"),
             code(
-                "c_original = int(data['seen'] == 'original') + 0 * s\n"
+                "c_original = int(data['seen'] == 'original')\n"
                 "c_stale = int('scratch' in globals() or 'n' in globals())",
                 "step:c",
+                "prev:slow",
             ),
             code("b_mutated\nc_original\nc_stale", "metrics"),
         ],
