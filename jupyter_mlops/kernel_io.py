@@ -12,11 +12,13 @@ import math
 import os
 import re
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from . import kernel_reads
 from .serialization import SerializationError, _readable, dump, load
 
 
@@ -113,6 +115,7 @@ def save_outputs(
     manifest: str,
 ) -> None:
     """Serialize the step's outputs, metrics and example; write the manifest JSON."""
+    reads = kernel_reads.collect()  # first: what the step read, not what saving reads
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
     if example is not None:  # first: the expression is user code, outputs are hashed after it
         try:
@@ -155,6 +158,7 @@ def save_outputs(
             ) from None
     if environment:
         record["environment"] = kernel_environment()
+    record["reads"], record["executed_at"] = reads, time.time()
     tmp = f"{manifest}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh)

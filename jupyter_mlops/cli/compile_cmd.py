@@ -37,6 +37,8 @@ class CompileApp(Subcommand):
         for step in pipeline.steps:
             cells = ", ".join(str(c + 1) for c in step.cells)
             flags = "" if step.cache else "  [cache disabled]"
+            flags += f"  [cache ttl {step.cache_ttl:g} s]" if step.cache_ttl else ""
+            flags += f"  [reads {', '.join(step.reads)}]" if step.reads else ""
             out.append(f"  {step.name}  (cells {cells}){flags}")
             out.append(f"    after: {', '.join(step.upstream) or '-'}")
             by_source: dict[str, list[str]] = {}

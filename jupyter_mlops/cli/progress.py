@@ -68,13 +68,15 @@ class Progress:
 
 def summary_table(record: dict[str, Any]) -> str:
     """The steps of a run as an aligned text table, then the metrics and model."""
-    rows = [("step", "status", "seconds", "notebook")]
+    rows = [("step", "status", "seconds", "why", "notebook")]
     for name, step in record["steps"].items():
         seconds = "" if step["duration_s"] is None else f"{step['duration_s']:.2f}"
-        rows.append((name, step["status"], seconds, step["notebook"] or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        why = step.get("reason") or ""
+        rows.append((name, step["status"], seconds, why, step["notebook"] or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
-        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:<{widths[3]}}"
+        f"  {r[4]}".rstrip()
         for r in rows
     ]
     lines.insert(

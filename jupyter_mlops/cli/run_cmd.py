@@ -41,6 +41,13 @@ class RunApp(Subcommand):
         parser.add_argument("--jobs", type=int, default=None, help="parallel steps (default: CPUs)")
         parser.add_argument("--no-cache", action="store_true", help="re-run every step")
         parser.add_argument("--isolate", action="store_true", help="a fresh kernel per step")
+        parser.add_argument(
+            "--refresh",
+            action="append",
+            default=[],
+            metavar="STEP",
+            help="re-run STEP and its dependents even if cached; repeatable",
+        )
         parser.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS")
         parser.add_argument("--json", action="store_true", help="print the run record as JSON")
         publish = _publish_options()
@@ -68,6 +75,7 @@ class RunApp(Subcommand):
             isolate=args.isolate,
             step_timeout=args.step_timeout,
             on_event=progress,
+            refresh=args.refresh,
         )
         progress.close()
         print(summary_table(record), file=sys.stderr)
@@ -155,7 +163,16 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     out = {key: record[key] for key in PUBLIC_KEYS}
     out["steps"] = {
         name: {
-            k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from", "outputs")
+            k: s.get(k)
+            for k in (
+                "status",
+                "duration_s",
+                "notebook",
+                "error",
+                "cached_from",
+                "reason",
+                "outputs",
+            )
         }
         for name, s in record["steps"].items()
     }

@@ -38,6 +38,8 @@ class _Draft:
     cells: list[Cell] = field(default_factory=list)
     prev: list[tuple[str, int]] = field(default_factory=list)
     cache: bool = True
+    cache_ttl: float | None = None
+    reads: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +118,9 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
         lay.cell_step[cell.index] = current
         draft.prev.extend((p, cell.index) for p in tags.prev)
         draft.cache = draft.cache and not tags.cache_disabled
+        if tags.cache_ttl is not None:
+            draft.cache_ttl = min(draft.cache_ttl or tags.cache_ttl, tags.cache_ttl)
+        draft.reads += [r for r in tags.reads if r not in draft.reads]
         for kind, value in (("model", tags.model), ("example", tags.example)):
             if value is None:
                 continue
@@ -349,6 +354,8 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 inputs={v: flow.steps[j].name for v, j in sorted(state.inputs.items())},
                 outputs=sorted(state.outputs),
                 cache=draft.cache,
+                cache_ttl=draft.cache_ttl,
+                reads=list(draft.reads),
                 params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],

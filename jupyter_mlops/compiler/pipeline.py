@@ -24,6 +24,8 @@ class Step:
     inplace: list[str] = field(
         default_factory=list
     )  # outputs that are received values changed in place
+    cache_ttl: float | None = None  # seconds a cache entry stays usable (``cache:ttl=``)
+    reads: list[str] = field(default_factory=list)  # ``reads:`` paths, notebook-relative
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form of a step."""
@@ -35,6 +37,8 @@ class Step:
             "outputs": list(self.outputs),
             "cache": self.cache,
             "inplace": list(self.inplace),
+            **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
+            **({"reads": list(self.reads)} if self.reads else {}),
         }
 
 

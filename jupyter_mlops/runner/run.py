@@ -76,6 +76,7 @@ def run_pipeline(
     step_timeout: float | None = None,
     report: str = "background",
     on_event: Event | None = None,
+    refresh: list[str] | None = None,
 ) -> Run:
     """Run the pipeline of the notebook at ``path`` and return the run.
 
@@ -85,7 +86,8 @@ def run_pipeline(
     report in a detached process), ``"sync"`` or ``"none"``. Raises
     :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
     Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
-    run has status ``cancelled``.
+    run has status ``cancelled``. ``refresh`` names steps to re-run (with their dependents)
+    even when cached.
     """
     from ..compiler import compile_notebook
 
@@ -100,12 +102,19 @@ def run_pipeline(
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
     if step_timeout is not None and step_timeout <= 0:
         raise InvalidInput(f"--step-timeout must be positive, got {step_timeout}")
+    names = [s.name for s in pipeline.steps]
+    for name in refresh or []:
+        if name not in names:
+            raise InvalidInput(
+                f"--refresh {name}: {notebook.name} has no step {name!r} (steps: {', '.join(names)})"
+            )
     options = Options(
         jobs=jobs or os.cpu_count() or 1,
         use_cache=use_cache,
         isolate=isolate,
         step_timeout=step_timeout,
         cwd=str(notebook.parent),
+        refresh=tuple(refresh or ()),
     )
     db = Store.open(resolve_store(store))
     run_id = db.create_run(
@@ -118,6 +127,7 @@ def run_pipeline(
             "cache": use_cache,
             "isolate": isolate,
             "step_timeout": step_timeout,
+            "refresh": list(refresh or []),
         },
         git=git_info(str(notebook)),
     )

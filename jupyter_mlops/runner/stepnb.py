@@ -4,7 +4,8 @@ A step notebook holds, in order: the setup cells, a ``parameters`` cell with the
 of the parameters the step reads (papermill injects the run's values after it), a cell
 loading the step's inputs, the step's own cells (tags and sources untouched), and a cell
 saving its outputs, metrics and example. Cell metadata ``mlops.source_cell`` maps each
-cell back to the user's notebook.
+cell back to the user's notebook. A first cell starts recording the files the step reads
+(:mod:`jupyter_mlops.kernel_reads`); the saving cell collects them into the manifest.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StepPlan:
     artifacts: str
     manifest: str
     secrets: str | None = None  # private file with the secret parameters' values
+    watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
 
 
 def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
@@ -62,6 +64,15 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
     nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
     cells = nb.cells
+    if plan.watch is not None:  # record the files the step reads (setup cells included)
+        cells.append(
+            _code_cell(
+                "from jupyter_mlops.kernel_reads import start as _mlops_watch_reads\n"
+                f"_mlops_watch_reads(*{plan.watch!r})",
+                ["mlops-reads"],
+                None,
+            )
+        )
     for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     if plan.parameters:
