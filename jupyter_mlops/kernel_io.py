@@ -26,6 +26,25 @@ class PassError(Exception):
     """A variable cannot be passed to the steps that need it."""
 
 
+class StepExited(Exception):
+    """The step called ``exit()``/``quit()``, which would shut the kernel down."""
+
+
+def _refuse_exit(*args: Any, **kwargs: Any) -> None:
+    raise StepExited(
+        "exit() and quit() would shut the kernel down before the step's outputs are saved: "
+        "a step must run to its end (raise an exception to make it fail)"
+    )
+
+
+def begin_step() -> None:
+    """Called first in every step: ``exit()``/``quit()`` then fail the cell that calls them
+    (IPython would otherwise stop the kernel after that cell, losing the step's outputs)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and "ask_exit" not in vars(shell):
+        shell.ask_exit = _refuse_exit
+
+
 # Values the last step in this kernel produced: variable -> (digest, reference, step number).
 # Held weakly where the type allows (``del big_df`` in a later step frees it) and forgotten
 # as soon as the next step starts, so nothing here outlives its usefulness.
@@ -34,12 +53,18 @@ _STEPS = 0  # steps started in this kernel
 _CLEAN: set[str] | None = None  # names bound before the previous step's inputs were
 
 
+def _caller_namespace() -> dict[str, Any]:
+    """The globals of the cell that called our caller (generated cells pass ``None``, so
+    they never look up a name such as ``globals`` that the user may have rebound)."""
+    return sys._getframe(2).f_globals
+
+
 def load_inputs(
-    namespace: dict[str, Any],
+    namespace: dict[str, Any] | None,
     inputs: dict[str, tuple[str, str]],
     keep: Iterable[str] = (),
 ) -> None:
-    """Bind each input ``{name: (digest, path)}`` into ``namespace``.
+    """Bind each input ``{name: (digest, path)}`` into ``namespace`` (None: the caller's).
 
     An input is the value at the end of its producing step, whatever ran in this kernel
     since: a value is reused without reading it again only when the step that ran just
@@ -52,6 +77,8 @@ def load_inputs(
     step's parameters, and the kernel's own names), as a fresh kernel would not have them.
     """
     global _STEPS, _CLEAN
+    if namespace is None:
+        namespace = _caller_namespace()
     reuse: dict[str, Any] = {}
     for name, (digest, _path) in inputs.items():
         resident = _RESIDENT.get(name)
@@ -92,8 +119,10 @@ def _reference(value: Any) -> Callable[[], Any]:
 _MISSING = object()
 
 
-def read_secrets(namespace: dict[str, Any], path: str) -> None:
+def read_secrets(namespace: dict[str, Any] | None, path: str) -> None:
     """Bind the secret parameters from their private file, and delete it."""
+    if namespace is None:
+        namespace = _caller_namespace()
     try:
         with open(path, encoding="utf-8") as fh:
             namespace.update(json.load(fh))
@@ -103,7 +132,7 @@ def read_secrets(namespace: dict[str, Any], path: str) -> None:
 
 
 def save_outputs(
-    namespace: dict[str, Any],
+    namespace: dict[str, Any] | None,
     *,
     step: str,
     outputs: list[str],
@@ -114,8 +143,13 @@ def save_outputs(
     artifacts: str,
     manifest: str,
 ) -> None:
-    """Serialize the step's outputs, metrics and example; write the manifest JSON."""
+    """Serialize the step's outputs, metrics and example; write the manifest JSON.
+
+    ``namespace`` None means the calling cell's globals.
+    """
     reads = kernel_reads.collect()  # first: what the step read, not what saving reads
+    if namespace is None:
+        namespace = _caller_namespace()
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
     if example is not None:  # first: the expression is user code, outputs are hashed after it
         try:

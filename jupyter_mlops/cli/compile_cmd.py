@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..jsonsafe import dumps
 from .base import Subcommand
 
 
@@ -28,7 +29,7 @@ class CompileApp(Subcommand):
 
         pipeline = compile_notebook(args.notebook)
         if args.json:
-            print(json.dumps(pipeline.to_dict(), indent=2))
+            print(dumps(pipeline.to_dict(), indent=2))
             return 0
         for warning in pipeline.warnings:
             print(f"warning: {warning}", file=sys.stderr)

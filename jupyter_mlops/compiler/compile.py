@@ -21,8 +21,8 @@ from .notebook_io import (
 )
 from .parameters import parse_parameters
 from .pipeline import Pipeline, Step, topological_order
-from .source import parse_cell
-from .tags import CellTags, parse_tags
+from .source import TooDeeplyNested, parse_cell
+from .tags import PREFIXES, ROLE_TAGS, CellTags, parse_tags
 
 ROLE_LABELS = {
     "parameters": "parameters",
@@ -63,6 +63,13 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
     current: str | None = None
     for cell in cells:
         if cell.cell_type != "code":
+            ours = [t for t in cell.tags if t in ROLE_TAGS or t.partition(":")[0] in PREFIXES]
+            if ours:
+                diag.warn(
+                    f"tag '{ours[0]}' on a {cell.cell_type} cell is ignored: tags apply to "
+                    "code cells only (put it on the code cell it is meant for)",
+                    cell.index,
+                )
             continue
         tags: CellTags = parse_tags(cell.tags)
         for message in tags.errors:
@@ -140,7 +147,8 @@ def _parse(cell: Cell, diag: Diagnostics, label: str) -> ast.Module | None:
     try:
         return parse_cell(cell.source)
     except SyntaxError as exc:
-        diag.error(f"syntax error: {exc.msg}", cell.index, label, exc.lineno)
+        prefix = "" if isinstance(exc, TooDeeplyNested) else "syntax error: "
+        diag.error(f"{prefix}{exc.msg}", cell.index, label, exc.lineno)
         return None
 
 
@@ -284,7 +292,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         index = index_of[step_name]
         try:
             expr = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             diag.error(
                 f"malformed tag 'example:{text}': not a Python expression",
                 cell.index,

@@ -366,7 +366,6 @@ class Scheduler:
             nb,
             self.run_dir / f"{step.name}.ipynb",
             self.run_dir / f"{step.name}.log",
-            plan.parameters,
             self.options.step_timeout,
             self.cancelled,
         )
@@ -403,7 +402,8 @@ class Scheduler:
         duration = time.monotonic() - state.started if state.started else 0.0
         notebook = str(self.run_dir / f"{name}.ipynb")
         if error is None:
-            manifest = json.loads(Path(state.plan.manifest).read_text(encoding="utf-8"))
+            manifest, error = _read_manifest(state.plan)
+        if error is None:
             state.manifest = manifest
             if slot is not None:  # the kernel reuses only what the step that ran last produced
                 slot.holds = {v: e["digest"] for v, e in manifest["outputs"].items()}
@@ -490,12 +490,31 @@ class Scheduler:
             cache_key=state.key,
         )
 
+    def record_step(self, name: str, status: str, **fields: Any) -> None:
+        """Set a step's status in memory, in the store and for listeners."""
+        self._set(name, status, **fields)
+
     def _set(self, name: str, status: str, **fields: Any) -> None:
         self.states[name].status = status
         self.store.update_step(self.run_id, name, status=status, **fields)
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
         self.on_event("step", name, info)
+
+
+def _read_manifest(plan: StepPlan | None) -> tuple[dict[str, Any], StepError | None]:
+    """The manifest the step's save cell wrote; a step that ended without one failed."""
+    try:
+        assert plan is not None
+        return json.loads(Path(plan.manifest).read_text(encoding="utf-8")), None
+    except (AssertionError, OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        return {}, StepError(
+            None,
+            "StepIncomplete",
+            f"the step ended without saving its outputs ({reason})",
+            "outputs",
+        )
 
 
 def _pending_paths(manifest: dict[str, Any]) -> list[str]:

@@ -1,11 +1,16 @@
 """Generated step notebooks: what papermill executes for one step.
 
-A step notebook holds, in order: the setup cells, a ``parameters`` cell with the defaults
-of the parameters the step reads (papermill injects the run's values after it), a cell
-loading the step's inputs, the step's own cells (tags and sources untouched), and a cell
-saving its outputs, metrics and example. Cell metadata ``mlops.source_cell`` maps each
-cell back to the user's notebook. A first cell starts recording the files the step reads
-(:mod:`jupyter_mlops.kernel_reads`); the saving cell collects them into the manifest.
+A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), a cell
+that starts recording the files the step reads (:mod:`jupyter_mlops.kernel_reads`; the
+saving cell collects them into the manifest), a ``parameters`` cell with the defaults of the
+parameters the step reads and an ``injected-parameters`` cell with the run's values
+(papermill's layout, written here as pure literals: see :mod:`.literals`), the setup cells
+(they may read parameters), a cell loading the step's inputs, the step's own cells (tags and
+sources untouched), and a cell saving its outputs, metrics and example. Cell metadata
+``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for generated
+cells, which ``mlops.generated`` names: ``prelude``, ``reads``, ``parameters``,
+``injected-parameters``, ``secrets``, ``inputs``, ``outputs``). Generated cells depend on no name a user
+can rebind (not even ``globals``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..compiler.pipeline import Pipeline, Step
+from ..jsonsafe import json_safe
+from .literals import assignments
 
 
 @dataclass
@@ -31,17 +38,21 @@ class StepPlan:
     environment: bool
     artifacts: str
     manifest: str
-    secrets: str | None = None  # private file with the secret parameters' values
     watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
+    secrets: str | None = None  # private file with the secret parameters' values
 
 
-def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
+def _code_cell(
+    source: str, tags: list[str], source_cell: int | None, generated: str | None = None
+) -> Any:
     import nbformat
 
     cell = nbformat.v4.new_code_cell(source)
     if tags:
         cell.metadata["tags"] = tags
     cell.metadata["mlops"] = {"source_cell": source_cell}
+    if generated:
+        cell.metadata["mlops"]["generated"] = generated
     return cell
 
 
@@ -64,6 +75,15 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
     nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
     cells = nb.cells
+    cells.append(
+        _code_cell(
+            "from jupyter_mlops.kernel_io import begin_step as _mlops_begin_step\n"
+            "_mlops_begin_step()",
+            ["mlops-prelude"],
+            None,
+            "prelude",
+        )
+    )
     if plan.watch is not None:  # record the files the step reads (setup cells included)
         cells.append(
             _code_cell(
@@ -71,30 +91,45 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
                 f"_mlops_watch_reads(*{plan.watch!r})",
                 ["mlops-reads"],
                 None,
+                "reads",
+            )
+        )
+    if plan.parameters:
+        defaults = {name: _default(pipeline.parameters[name]) for name in plan.parameters}
+        lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
+        cells.append(
+            _code_cell("\n".join(lines + assignments(defaults)), ["parameters"], None, "parameters")
+        )
+        lines = ["# Parameters"]
+        cells.append(
+            _code_cell(
+                "\n".join(lines + assignments(plan.parameters)),
+                ["injected-parameters"],
+                None,
+                "injected-parameters",
+            )
+        )
+        nb.metadata["papermill"] = {"parameters": json_safe(plan.parameters)}
+    if plan.secrets:  # the injected cell shows them as <secret>; the values come from a file
+        cells.append(
+            _code_cell(
+                "from jupyter_mlops.kernel_io import read_secrets as _mlops_read_secrets\n"
+                f"_mlops_read_secrets(None, {plan.secrets!r})",
+                ["mlops-secrets"],
+                None,
+                "secrets",
             )
         )
     for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
-    if plan.parameters:
-        lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
-        lines += [f"{name} = {_default(pipeline.parameters[name])!r}" for name in plan.parameters]
-        cells.append(_code_cell("\n".join(lines), ["parameters"], pipeline.parameters_cell))
-    if plan.secrets:  # after papermill's injected cell, which shows them as <secret>
-        cells.append(
-            _code_cell(
-                "from jupyter_mlops.kernel_io import read_secrets as _mlops_read_secrets\n"
-                f"_mlops_read_secrets(globals(), {plan.secrets!r})",
-                ["mlops-secrets"],
-                None,
-            )
-        )
     # always (also with no inputs): it clears what earlier steps left in a shared kernel
     cells.append(
         _code_cell(
             "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
-            f"_mlops_load_inputs(globals(), {plan.inputs!r}, keep={list(plan.parameters)!r})",
+            f"_mlops_load_inputs(None, {plan.inputs!r}, keep={list(plan.parameters)!r})",
             ["mlops-inputs"],
             None,
+            "inputs",
         )
     )
     for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
@@ -103,7 +138,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
         _code_cell(
             "from jupyter_mlops.kernel_io import save_outputs as _mlops_save_outputs\n"
             "_mlops_save_outputs(\n"
-            "    globals(),\n"
+            "    None,\n"
             f"    step={plan.step.name!r},\n"
             f"    outputs={plan.outputs!r},\n"
             f"    consumers={plan.consumers!r},\n"
@@ -115,6 +150,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             ")",
             ["mlops-outputs"],
             None,
+            "outputs",
         )
     )
     return nb
