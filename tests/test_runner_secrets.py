@@ -64,7 +64,7 @@ def test_a_secret_reaches_the_kernel_and_is_written_nowhere(
     cells = nbformat.read(store / "runs" / run.id / "load.ipynb", as_version=4).cells
     sources = [c.source for c in cells]
     outputs = [o.get("text", "") for c in cells for o in c.get("outputs", [])]
-    assert '# Parameters\ntoken = "<secret>"\n' in sources  # papermill's injected cell
+    assert "# Parameters\ntoken = '<secret>'" in sources  # the injected-parameters cell
     assert "using <secret>\n" in outputs  # what the step printed
     published = mlops("publish", run.id, "--name", "secretive", "--store", str(store), "--json")
     assert published.returncode == 0, published.stderr
