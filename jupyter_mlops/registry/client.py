@@ -94,6 +94,21 @@ def _schema_ready(uri: str) -> bool:
     return db is None or (Path(str(db) + _READY_SUFFIX).exists() and db.exists())
 
 
+def require_registry(uri: str, store: Path | None = None, name: str | None = None) -> None:
+    """:class:`NotFound` naming ``uri`` (and ``store``, model ``name``) when it is a local
+    SQLite registry that does not exist: reads never create one."""
+    db = sqlite_path(uri)
+    if db is None or db.is_file():
+        return
+    where = f" (store {store})" if store is not None else ""
+    what = f"no registered model {name!r}: " if name else ""
+    raise NotFound(
+        f"{what}no model registry at {uri}{where}: nothing has been published there; publish a run "
+        "first, or point elsewhere with --store, --registry-uri or JUPYTER_MLOPS_REGISTRY_URI "
+        "(`jupyter mlops info` shows which store and registry are used)"
+    )
+
+
 _CLIENTS: dict[str, Any] = {}
 
 
