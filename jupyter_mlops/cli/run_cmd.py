@@ -207,7 +207,8 @@ def _defaults(notebook: str, cache: dict[str, dict[str, Any] | None]) -> dict[st
         try:
             from ..compiler import compile_notebook
 
-            cache[notebook] = {p.name: p.default for p in compile_notebook(notebook).parameters}
+            declared = compile_notebook(notebook).parameters
+            cache[notebook] = {name: p["default"] for name, p in declared.items()}
         except Exception:  # noqa: BLE001 - a moved or broken notebook: show every parameter
             cache[notebook] = None
     return cache[notebook]
