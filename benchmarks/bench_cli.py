@@ -97,7 +97,13 @@ def timed(cmd: list[str], cwd: Path, expect: int = 0) -> float:
     return elapsed
 
 
+JUPYTER = Path(sys.executable).with_name("jupyter")
+
+
 def ours(*args: str) -> list[str]:
+    """``jupyter mlops ARGS`` as a user types it (the ``jupyter`` launcher when installed)."""
+    if JUPYTER.exists():
+        return [str(JUPYTER), "mlops", *args]
     return [sys.executable, "-m", "jupyter_mlops.cli.app", *args]
 
 

@@ -23,10 +23,11 @@ class RegistryOperations:
     def _registry_client(self, name: str | None = None) -> Any:
         """The MLflow client of an existing registry: a missing local registry is
         :class:`NotFound` naming it (and model ``name``), and nothing is created."""
-        from .registry.client import open_client, require_registry
+        from .registry.client import open_registry_client
+        from .registry.fastread import require_registry
 
         require_registry(self.registry_uri, self.store, name)
-        return open_client(self.registry_uri)
+        return open_registry_client(self.registry_uri)
 
     def _fast(self, read: Callable[[Any], Any]) -> Any:
         """``read(db)`` on the embedded registry without MLflow, or ``_SLOW`` when the fast
@@ -66,10 +67,8 @@ class RegistryOperations:
     def models(self, name: str | None = None) -> list[dict[str, Any]] | dict[str, Any]:
         """All registered models (list) or one (dict), versions newest first."""
         from .registry import fastread
-        from .registry.catalog import list_models
-        from .registry.client import sqlite_path
 
-        db_file = sqlite_path(self.registry_uri)
+        db_file = fastread.sqlite_file(self.registry_uri)
         if name is None and db_file is not None and not db_file.exists():
             return []  # nothing published yet; the listing creates nothing
         if name is None:
@@ -81,10 +80,12 @@ class RegistryOperations:
                 raise found
         if found is not _SLOW:
             return found
+        from .registry.catalog import list_models
+
         return list_models(self._registry_client(name), name)
 
     def _registry_client_check(self, name: str | None) -> None:
-        from .registry.client import require_registry
+        from .registry.fastread import require_registry
 
         require_registry(self.registry_uri, self.store, name)
 
@@ -105,7 +106,6 @@ class RegistryOperations:
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every publish and alias move of ``name``, oldest first."""
         from .registry import fastread
-        from .registry.catalog import history
 
         self._registry_client_check(name)
 
@@ -119,4 +119,6 @@ class RegistryOperations:
             raise found
         if found is not _SLOW:
             return found
+        from .registry.catalog import history
+
         return history(self._registry_client(name), name)

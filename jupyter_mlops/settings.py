@@ -82,8 +82,8 @@ def locate_store(
     begin = _absolute(start, cwd_path) if start else cwd_path
     found = [f / DEFAULT_STORE for f in (begin, *begin.parents) if (f / DEFAULT_STORE).is_dir()]
     if found:
-        location = StoreLocation(found[0], f"found in {found[0].parent} (nearest .mlops above "
-                                 f"{begin})", shadows=found[1] if len(found) > 1 else None)  # fmt: skip
+        how = f"found: the nearest .mlops from {begin} upwards"
+        location = StoreLocation(found[0], how, shadows=found[1] if len(found) > 1 else None)
         if location.shadows is not None:
             message = (
                 f"the store {location.path} shadows the store {location.shadows} further up; "

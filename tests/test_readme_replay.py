@@ -75,7 +75,7 @@ def expect(args: list[str], done: subprocess.CompletedProcess, root: Path) -> No
     elif cmd == "show":
         assert re.match(r"run \S+: succeeded", out), out
     elif cmd == "info":
-        assert f"store     {root}/.mlops" in out and "git work tree" in out, out
+        assert f"store     {root}/.mlops\n          found: the nearest .mlops" in out, out
         assert f"MLFLOW_TRACKING_URI=sqlite:///{root}/.mlops/registry.db python ..." in out
     elif cmd == "publish":
         assert out.startswith("published models:/wine/1 (aliases: champion)"), out
@@ -166,3 +166,23 @@ def test_readme_commands_work_as_written(tmp_path):
                           text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0 and done.stdout.split()[-1] == "3", done.stderr
     assert files(examples) == before  # nothing created next to the notebook (no mlflow.db)
+
+    # the MLflow-free fast path answers exactly what the MLflow client answers
+    from jupyter_mlops.registry import catalog, fastread
+    from jupyter_mlops.registry.client import open_client
+
+    uri = info["registry_uri"]
+    client = open_client(uri)
+    with fastread.connect(uri) as db:
+        assert fastread.describe_model(db, "wine") == catalog.describe_model(client, "wine")
+        assert fastread.history_events(db, "wine") == catalog.history(client, "wine")
+        assert fastread.list_models(db) == catalog.list_models(client)
+    # another schema revision: the fast path steps aside (the MLflow client is used)
+    copy = tmp_path / "other-revision.db"
+    shutil.copy(root / ".mlops" / "registry.db", copy)
+    import sqlite3
+
+    with sqlite3.connect(copy) as con:
+        con.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    with pytest.raises(fastread.Unavailable), fastread.connect(f"sqlite:///{copy}"):
+        pass

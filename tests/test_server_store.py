@@ -29,7 +29,7 @@ def layout(tmp_path, jp_root_dir):
 async def test_info_per_notebook_finds_stores_above_the_root_and_nested(layout, jp_fetch):
     top = layout / ".mlops"
     default = json.loads((await jp_fetch("mlops", "api", "info")).body)
-    assert default["store"] == str(top) and "found in" in default["store_how"]
+    assert default["store"] == str(top) and "found" in default["store_how"]
     info = json.loads((await jp_fetch("mlops", "api", "info", params={"path": "a/n.ipynb"})).body)
     assert info["store"] == str(top) and info["notebook"].endswith("a/n.ipynb")
     assert info["mlflow_env"] == f"MLFLOW_TRACKING_URI=sqlite:///{top}/registry.db python ..."

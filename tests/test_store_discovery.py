@@ -43,7 +43,7 @@ def test_nearest_store_above_the_start_folder_wins(tmp_path):
     deep.mkdir(parents=True)
     loc = locate_store(start=deep, cwd=tmp_path)
     assert loc.path == tmp_path / "proj" / ".mlops" and not loc.explicit
-    assert "found in" in loc.how and loc.shadows is None and not loc.warnings
+    assert "found: the nearest .mlops" in loc.how and loc.shadows is None and not loc.warnings
 
 
 def test_nested_store_shadowing_another_warns(tmp_path):

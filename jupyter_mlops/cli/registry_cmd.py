@@ -90,8 +90,8 @@ class PublishApp(Subcommand):
         check = result["checks"]["deployability"]
         aliases = ", ".join(result["aliases"]) or "none"
         print(f"published {result['uri']} (aliases: {aliases}) from run {result['run_id']}")
-        predicted = (f", predicted {check.get('rows_out')} rows" if check.get("predicted")
-                     else "")  # fmt: skip
+        predicted = (f", predicted {plural(check.get('rows_out') or 0, 'row')}"
+                     if check.get("predicted") else "")  # fmt: skip
         print(f"deployability: loaded in a fresh process{predicted}")
         for gate in result["checks"]["gates"]:
             note = f"; {gate['note']}" if gate.get("note") else ""

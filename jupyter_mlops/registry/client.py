@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import InvalidInput, MlopsError, NotFound
+from .fastread import require_registry  # noqa: F401 - re-exported
 
 EXPERIMENT_NAME = "jupyter-mlops"
 _READY_SUFFIX = ".ready"
@@ -94,21 +95,6 @@ def _schema_ready(uri: str) -> bool:
     return db is None or (Path(str(db) + _READY_SUFFIX).exists() and db.exists())
 
 
-def require_registry(uri: str, store: Path | None = None, name: str | None = None) -> None:
-    """:class:`NotFound` naming ``uri`` (and ``store``, model ``name``) when it is a local
-    SQLite registry that does not exist: reads never create one."""
-    db = sqlite_path(uri)
-    if db is None or db.is_file():
-        return
-    where = f" (store {store})" if store is not None else ""
-    what = f"no registered model {name!r}: " if name else ""
-    raise NotFound(
-        f"{what}no model registry at {uri}{where}: nothing has been published there; publish a run "
-        "first, or point elsewhere with --store, --registry-uri or JUPYTER_MLOPS_REGISTRY_URI "
-        "(`jupyter mlops info` shows which store and registry are used)"
-    )
-
-
 _CLIENTS: dict[str, Any] = {}
 
 
@@ -135,6 +121,38 @@ def open_client(uri: str) -> Any:
                     Path(str(sqlite_path(uri)) + _READY_SUFFIX).write_text("ok\n")
     _CLIENTS[uri] = client
     return client
+
+
+class _RegistryOnly:
+    """MLflow's registry client, without the tracking store ``MlflowClient`` builds at start
+    (about half of its start-up); tracking methods (``get_run``) fall through to the full
+    client, built on first use."""
+
+    def __init__(self, uri: str, inner: Any) -> None:
+        self._registry_uri = uri
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if hasattr(self._inner, name):
+            return getattr(self._inner, name)
+        return getattr(open_client(self._registry_uri), name)
+
+
+def open_registry_client(uri: str) -> Any:
+    """A client for registry operations (models, versions, aliases, tags) on an existing
+    registry; the full :func:`open_client` when the registry must be created first or when
+    MLflow's registry client is not available."""
+    if uri in _CLIENTS:
+        return _CLIENTS[uri]
+    if not _schema_ready(uri):
+        return open_client(uri)
+    import_mlflow()
+    try:
+        from mlflow.tracking._model_registry.client import ModelRegistryClient
+    except ImportError:  # a future MLflow without it: the public client
+        return open_client(uri)
+    with mlflow_errors():
+        return _RegistryOnly(uri, ModelRegistryClient(uri, uri))
 
 
 def error_code(exc: BaseException) -> str:

@@ -15,8 +15,11 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
+
+from ..errors import NotFound
 
 # MLflow schema revisions whose registry tables these queries match (MLflow 3.x with
 # workspaces); add a revision only after checking the tables it changes.
@@ -38,6 +41,27 @@ def _db_path(uri: str) -> str | None:
     path = unquote(urlparse(uri).path)
     path = path[1:] if path.startswith("/") else path
     return None if not path or path == ":memory:" else path
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a local ``sqlite:`` URI, else None."""
+    path = _db_path(uri)
+    return Path(path).absolute() if path is not None else None
+
+
+def require_registry(uri: str, store: Path | None = None, name: str | None = None) -> None:
+    """:class:`NotFound` naming ``uri`` (and ``store``, model ``name``) when it is a local
+    SQLite registry that does not exist: reads never create one."""
+    db = sqlite_file(uri)
+    if db is None or db.is_file():
+        return
+    where = f" (store {store})" if store is not None else ""
+    what = f"no registered model {name!r}: " if name else ""
+    raise NotFound(
+        f"{what}no model registry at {uri}{where}: nothing has been published there; publish "
+        "a run first, or point elsewhere with --store, --registry-uri or "
+        "JUPYTER_MLOPS_REGISTRY_URI (`jupyter mlops info` shows which store and registry are used)"
+    )
 
 
 @contextmanager

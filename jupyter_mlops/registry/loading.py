@@ -98,13 +98,13 @@ def load_model(
     """
     from ..settings import locate_registry, locate_store
     from .catalog import resolve_version
-    from .client import mlflow_errors, open_client, require_registry
+    from .client import mlflow_errors, open_registry_client, require_registry
 
     model_name, version, alias = parse_model_ref(name, version, alias)
     location = locate_store(store, how_explicit="store=")  # from the kernel's current directory
     uri = locate_registry(location.path, registry_uri).uri
     require_registry(uri, location.path, model_name)
-    client = open_client(uri)
+    client = open_registry_client(uri)
     mv = resolve_version(client, model_name, version, alias)
     trusted = mv.tags.get(TRUSTED_TYPES_TAG)
     with mlflow_errors():
