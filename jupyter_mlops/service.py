@@ -60,8 +60,6 @@ class MlopsService(RunOperations, RegistryOperations):
         if notebook is None or (self.location is not None and self.location.explicit):
             return self
         location = locate_store(start=notebook.parent, cwd=self.root_dir, how_explicit="")
-        if location.path == self.store:
-            return self
         registry = locate_registry(location.path, self.explicit_registry)
         return MlopsService(
             location.path, registry.uri, self.root_dir, location=location,
