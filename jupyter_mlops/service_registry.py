@@ -95,7 +95,17 @@ class RegistryOperations:
         from .registry.publishing import validate_names
 
         validate_names(name, [alias])
+        self._registry_client_check(name)
+        self._fast(lambda db: self._check_version(db, name, version))  # fail before MLflow loads
         return set_alias(self._registry_client(name), self.registry_uri, name, alias, version)
+
+    def _check_version(self, db: Any, name: str, version: int | str) -> None:
+        from .registry import fastread
+
+        if not fastread.model_exists(db, name):
+            raise self._no_model(name)
+        if str(version).isdigit() and not fastread.version_exists(db, name, int(version)):
+            raise NotFound(f"model {name!r} has no version {version}")
 
     def delete_alias(self, name: str, alias: str) -> dict[str, Any]:
         """Remove ``alias`` from ``name``; returns the history event."""

@@ -116,6 +116,8 @@ def test_readme_commands_work_as_written(tmp_path):
     assert runs.returncode == 0 and len(runs.stdout.splitlines()) == 3, runs.stdout
     models = mlops(["jupyter", "mlops", "models", "wine"], examples)
     assert models.stdout.startswith("wine  (2 versions) @champion→v1"), models.stdout
+    wrong = mlops(["jupyter", "mlops", "alias", "wine", "champion", "99"], examples)
+    assert wrong.returncode == 2 and wrong.stderr == "error: model 'wine' has no version 99\n"
 
     # load_model in a real kernel started in examples/ (as JupyterLab's kernels are)
     from jupyter_client.manager import KernelManager

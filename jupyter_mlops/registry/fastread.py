@@ -103,6 +103,15 @@ def model_exists(db: sqlite3.Connection, name: str) -> bool:
     return row is not None
 
 
+def version_exists(db: sqlite3.Connection, name: str, version: int) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM model_versions WHERE workspace = ? AND name = ? AND version = ? AND "
+        "(current_stage IS NULL OR current_stage != ?)",
+        (WORKSPACE, name, version, DELETED),
+    ).fetchone()
+    return row is not None
+
+
 def _aliases(db: sqlite3.Connection, name: str) -> dict[str, int]:
     rows = db.execute(
         "SELECT alias, version FROM registered_model_aliases WHERE workspace = ? AND name = ?",
