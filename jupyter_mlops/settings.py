@@ -117,14 +117,16 @@ def resolve_store(
 
 
 def prepare_store(path: Path) -> Path:
-    """Create the store folder owner-only (0700), with a ``.gitignore`` so git never sees it."""
-    if not path.is_dir():
+    """Create the store folder owner-only (0700), with a ``.gitignore`` so git never sees it
+    (also added to an existing ``.mlops``; never to another existing folder given as store)."""
+    created = not path.is_dir()
+    if created:
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
             return path  # Store.open reports an unusable folder in one line
     gitignore = path / ".gitignore"
-    if not gitignore.exists():
+    if (created or path.name == DEFAULT_STORE) and not gitignore.exists():
         with contextlib.suppress(OSError):
             gitignore.write_text("# created by jupyter-mlops: never commit the store\n*\n")
     return path

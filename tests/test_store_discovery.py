@@ -160,3 +160,14 @@ def test_reads_of_a_missing_registry_create_nothing_and_name_it(tmp_path, monkey
         jupyter_mlops.load_model("wine@champion")
     assert uri in str(excinfo.value)
     assert listing(tmp_path) == before
+
+
+def test_an_existing_folder_given_as_store_gets_no_gitignore(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me visible to git")
+    prepare_store(mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    new = prepare_store(tmp_path / "new" / "store")
+    assert (new / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert new.stat().st_mode & 0o777 == 0o700
