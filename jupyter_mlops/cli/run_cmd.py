@@ -237,7 +237,7 @@ def _defaults(notebook: str, cache: dict[str, dict[str, Any] | None]) -> dict[st
 
 
 def _value(value: Any) -> str:
-    return value if isinstance(value, str) and " " not in value else json.dumps(value)
+    return value if isinstance(value, str) and " " not in value else dumps(value)
 
 
 def _number(value: Any) -> str:
