@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..registry.provenance import git_info
-from ..settings import resolve_store
+from ..settings import prepare_store, resolve_store
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .scheduler import Event, Options, Scheduler
@@ -120,7 +120,7 @@ def run_pipeline(
         cwd=str(notebook.parent),
         refresh=tuple(refresh or ()),
     )
-    db = Store.open(resolve_store(store))
+    db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
     run_id = db.create_run(
         str(notebook),
         file_sha256(notebook),
