@@ -22,6 +22,7 @@ from ..settings import prepare_store, resolve_store
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .scheduler import Event, Options, Scheduler
+from .secrets import from_environment, redacted, secret_names
 from .store import Store, utcnow
 
 
@@ -96,6 +97,7 @@ def run_pipeline(
     values = dict(read_parameter_file(parameter_file)) if parameter_file else {}
     values.update(parameters or {})
     resolved = resolve_parameters(pipeline.parameters, values, parameter_texts)
+    from_environment(pipeline.parameters, resolved)  # secret:NAME given as env:VAR
     check_kernel(pipeline.kernel, notebook.name)
     if jobs is not None and jobs < 1:
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
@@ -122,7 +124,7 @@ def run_pipeline(
     run_id = db.create_run(
         str(notebook),
         file_sha256(notebook),
-        resolved,
+        redacted(resolved, secret_names(pipeline.parameters)),
         [s.name for s in pipeline.steps],
         {
             "jobs": options.jobs,
