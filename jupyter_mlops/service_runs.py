@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import NotFound
+
 
 class RunOperations:
     """Mixin: uses ``self.store`` (Path) and ``self.notebook_path(path)``."""
@@ -13,6 +15,7 @@ class RunOperations:
     store: Path
     registry_uri: str
     notebook_path: Callable[[str], Path]
+    for_notebook: Callable[[Path | None], Any]
 
     def run(
         self,
@@ -32,12 +35,13 @@ class RunOperations:
         """Run the notebook's pipeline to the end; return the run record."""
         from .runner import run_pipeline
 
+        notebook = self.notebook_path(path)
         run = run_pipeline(
-            self.notebook_path(path),
+            notebook,
             parameters,
             parameter_texts=parameter_texts,
             parameter_file=parameter_file,
-            store=self.store,
+            store=self.for_notebook(notebook).store,
             jobs=jobs,
             use_cache=use_cache,
             isolate=isolate,
@@ -59,25 +63,33 @@ class RunOperations:
 
         Reads only: the store is opened read-only and nothing is created or written.
         """
-        from .errors import NotFound
         from .runner.store import Store
 
-        nb = str(self.notebook_path(notebook)) if notebook else None
-        if not (self.store / "runs.db").is_file():
+        nb = self.notebook_path(notebook) if notebook else None
+        root = self.for_notebook(nb).store
+        if not (root / "runs.db").is_file():
             return []
         try:
-            store = Store.open_existing(self.store)
+            store = Store.open_existing(root)
         except NotFound:  # a store whose first run is creating it right now
             return []
         with store:
-            return store.list_runs(nb, limit, offset=offset, before=before)
+            return store.list_runs(str(nb) if nb else None, limit, offset=offset, before=before)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """One run record (``NotFound`` if there is none); reads only."""
+    def get_run(self, run_id: str, notebook: str | None = None) -> dict[str, Any]:
+        """One run record, ``latest`` = the newest run (of ``notebook``); ``NotFound`` if there
+        is none."""
         from .runner.store import Store
 
-        with Store.open_existing(self.store) as store:
-            return store.get_run(run_id)
+        nb = self.notebook_path(notebook) if notebook else None
+        with Store.open_existing(self.for_notebook(nb).store) as store:
+            if run_id != "latest":
+                return store.get_run(run_id)
+            record = store.latest_run(str(nb) if nb else None, status=None)
+            if record is None:
+                where = f" of {notebook}" if notebook else ""
+                raise NotFound(f"no run{where} in store {store.root}")
+            return record
 
     def reap_dead_runs(self) -> list[str]:
         """Record runs whose process died as interrupted and stop the kernels they left
