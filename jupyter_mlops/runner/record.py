@@ -18,6 +18,7 @@ PUBLIC_KEYS = (
     "example",
     "notebook_sha256",
     "report",
+    "run_dir",
     "git",
 )
 STEP_KEYS = ("status", "duration_s", "notebook", "error", "cached_from", "reason", "outputs")
