@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .serialization import SerializationError, dump, load
+from .serialization import CorruptArtifact, SerializationError, dump, load
 
 
 class PassError(Exception):
@@ -40,7 +40,10 @@ def load_inputs(namespace: dict[str, Any], inputs: dict[str, tuple[str, str]]) -
             and namespace.get(name, _MISSING) is resident[1]
         ):
             continue
-        value = load(path)
+        try:
+            value = load(path, digest)  # checks the bytes against the digest first
+        except CorruptArtifact as exc:
+            raise CorruptArtifact(f"input {name!r}: {exc}") from None
         namespace[name] = value
         _RESIDENT[name] = (digest, value)
 

@@ -23,12 +23,26 @@ from typing import IO, Any
 import jupyter_mlops
 
 
-def kernel_env() -> dict[str, str]:
-    """The environment for kernels: ours, with jupyter_mlops importable as a fallback."""
+def kernel_env(kernel_name: str = "") -> dict[str, str]:
+    """The environment for kernels: ours, plus only the private folder holding the
+    kernel-side helpers (``_jupyter_mlops_kernel``) on the path; nothing of this Python's
+    site-packages (a kernel from another environment keeps its own packages)."""
+    import sysconfig
+
+    from ..kernel_package import kernel_path
+
     env = dict(os.environ)
-    package_parent = str(Path(jupyter_mlops.__file__).resolve().parent.parent)
-    existing = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (existing, package_parent) if p)
+    ours = {
+        os.path.realpath(p)
+        for p in (sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))
+        if p
+    }
+    ours.add(str(Path(jupyter_mlops.__file__).resolve().parent.parent))
+    existing = [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) not in ours
+    ]
+    env["PYTHONPATH"] = os.pathsep.join([str(kernel_path()), *existing])
+    env["JUPYTER_MLOPS_KERNEL"] = kernel_name
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
 
@@ -75,7 +89,7 @@ class KernelSlot:
                 kernel_name=self.kernel_name, transport="ipc", ip=self.ipc_prefix
             )
             run_sync(km.start_kernel)(
-                cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log
+                cwd=self.cwd, env=kernel_env(self.kernel_name), stdout=self._log, stderr=self._log
             )
             self.km = km
             process = self._process()

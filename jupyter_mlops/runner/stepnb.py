@@ -66,7 +66,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     if plan.inputs:
         cells.append(
             _code_cell(
-                "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
+                "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
                 f"_mlops_load_inputs(globals(), {plan.inputs!r})",
                 ["mlops-inputs"],
                 None,
@@ -76,7 +76,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     cells.append(
         _code_cell(
-            "from jupyter_mlops.kernel_io import save_outputs as _mlops_save_outputs\n"
+            "from _jupyter_mlops_kernel.kernel_io import save_outputs as _mlops_save_outputs\n"
             "_mlops_save_outputs(\n"
             "    globals(),\n"
             f"    step={plan.step.name!r},\n"

@@ -1,0 +1,62 @@
+"""The kernel-side helpers as a standalone package, ``_jupyter_mlops_kernel``.
+
+Kernels (and the deployability check, which runs with the kernel's Python) must reach our
+stdlib-only kernel modules without seeing anything else of the server's environment. The
+modules are copied, under a content hash, into a private folder of the current user
+(``$TMPDIR/jupyter-mlops-<uid>/kernel-<hash>/_jupyter_mlops_kernel``, 0700) and only that
+folder is put on the kernel's ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+PACKAGE = "_jupyter_mlops_kernel"
+# stdlib-only modules (at module level) that run inside kernels; relative imports only
+MODULES = ("serialization", "kernel_io", "kernel_models", "kernel_reads")
+
+_built: dict[str, Path] = {}
+
+
+def _sources() -> dict[str, bytes]:
+    here = Path(__file__).resolve().parent
+    found = {}
+    for name in MODULES:
+        file = here / f"{name}.py"
+        if file.is_file():
+            found[f"{name}.py"] = file.read_bytes()
+    found["__init__.py"] = b'"""jupyter-mlops kernel-side helpers (a private copy)."""\n'
+    return found
+
+
+def kernel_path() -> Path:
+    """The folder to put on a kernel's path: it holds only ``_jupyter_mlops_kernel``."""
+    from .serialization import private_dir
+
+    sources = _sources()
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(name.encode() + b"\0" + sources[name] + b"\0")
+    key = digest.hexdigest()[:16]
+    if key in _built and (_built[key] / PACKAGE / "__init__.py").is_file():
+        return _built[key]
+    base = Path(os.environ.get("JUPYTER_MLOPS_RUNTIME", tempfile.gettempdir()))
+    root = private_dir(base / f"jupyter-mlops-{os.getuid()}")
+    target = root / f"kernel-{key}"
+    if not (target / PACKAGE / "__init__.py").is_file():
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+        (tmp / PACKAGE).mkdir()
+        for name, data in sources.items():
+            (tmp / PACKAGE / name).write_bytes(data)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process built it first
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    private_dir(target, create=False)
+    _built[key] = target
+    return target
