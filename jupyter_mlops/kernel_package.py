@@ -60,3 +60,26 @@ def kernel_path() -> Path:
     private_dir(target, create=False)
     _built[key] = target
     return target
+
+
+def kernel_environ(kernel_name: str = "") -> dict[str, str]:
+    """Our environment for a kernel's Python, with only :func:`kernel_path` added to its
+    path and this Python's own site-packages (and our source tree) taken out of an
+    inherited ``PYTHONPATH``: a kernel of another environment keeps its own packages."""
+    import sysconfig
+
+    env = dict(os.environ)
+    ours = {
+        os.path.realpath(p)
+        for p in (sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))
+        if p
+    }
+    ours.add(str(Path(__file__).resolve().parent.parent))
+    inherited = [
+        p
+        for p in env.get("PYTHONPATH", "").split(os.pathsep)
+        if p and os.path.realpath(p) not in ours
+    ]
+    env["PYTHONPATH"] = os.pathsep.join([str(kernel_path()), *inherited])
+    env["JUPYTER_MLOPS_KERNEL"] = kernel_name
+    return env

@@ -114,7 +114,9 @@ def _file_buffers(view: memoryview) -> list[memoryview]:
     if head.startswith(b"MLOPSPK5") and len(view) >= 16:
         count = int.from_bytes(view[8:16], "little")
         if 0 < count < 1_000_000 and len(view) >= 16 + 8 * count:
-            lengths = [int.from_bytes(view[16 + 8 * i : 24 + 8 * i], "little") for i in range(count)]
+            lengths = [
+                int.from_bytes(view[16 + 8 * i : 24 + 8 * i], "little") for i in range(count)
+            ]
             offset = 16 + 8 * count
             if offset + sum(lengths) == len(view):
                 parts = [view[:offset]]
@@ -325,10 +327,13 @@ def _write_staged(path: Path, buffers: list[memoryview], digest: str, staged: bo
 
 
 def _hold(stage: str) -> None:
-    """Tests only: stop the writer here (until the process is killed)."""
-    if os.environ.get(_HOLD_ENV) == stage:
-        while True:
-            time.sleep(3600)
+    """Tests only: stop the writer at ``stage`` (``JUPYTER_MLOPS_TEST_HOLD_WRITE`` is
+    ``STAGE`` — until the process dies — or ``STAGE:FILE`` — until FILE exists)."""
+    wanted, _, release = os.environ.get(_HOLD_ENV, "").partition(":")
+    if wanted != stage:
+        return
+    while not (release and os.path.exists(release)):
+        time.sleep(0.05)
 
 
 def _write(path: Path, buffers: list[memoryview], expect: str | None, hold: str = "") -> None:

@@ -20,29 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import jupyter_mlops
-
 
 def kernel_env(kernel_name: str = "") -> dict[str, str]:
-    """The environment for kernels: ours, plus only the private folder holding the
-    kernel-side helpers (``_jupyter_mlops_kernel``) on the path; nothing of this Python's
-    site-packages (a kernel from another environment keeps its own packages)."""
-    import sysconfig
+    """The environment for kernels: ours, with only the private folder holding the
+    kernel-side helpers (``_jupyter_mlops_kernel``) added to the path (nothing of the
+    server's site-packages: a kernel from another environment keeps its own packages)."""
+    from ..kernel_package import kernel_environ
 
-    from ..kernel_package import kernel_path
-
-    env = dict(os.environ)
-    ours = {
-        os.path.realpath(p)
-        for p in (sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))
-        if p
-    }
-    ours.add(str(Path(jupyter_mlops.__file__).resolve().parent.parent))
-    existing = [
-        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) not in ours
-    ]
-    env["PYTHONPATH"] = os.pathsep.join([str(kernel_path()), *existing])
-    env["JUPYTER_MLOPS_KERNEL"] = kernel_name
+    env = kernel_environ(kernel_name)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
 
