@@ -184,3 +184,40 @@ def test_publish_checks_with_the_kernels_python_and_load_model_trusts_the_regist
     assert type(jupyter_mlops.load_model("venv-model", store=str(store))).__name__ == (
         "LogisticRegression"
     )
+
+
+def _kernel_notebook(path: Path, kernel: str, cells) -> Path:
+    write_notebook(path, cells)
+    nb = json.loads(path.read_text())
+    nb["metadata"]["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_a_kernel_without_ipykernel_gets_one_clear_error(tmp_path, server_site):
+    jupyter = tmp_path / "jupyter"
+    venv_fixtures.register_kernel(jupyter, "bare", venv_fixtures.bare_venv(tmp_path / "bare"))
+    nb = _kernel_notebook(tmp_path / "bare.ipynb", "bare", [code("x = 1", "step:only")])
+    done = mlops(server_site, jupyter, "run", str(nb), "--store", str(tmp_path / "s"), "--json")
+    assert done.returncode == 1
+    error = json.loads(done.stdout)["steps"]["only"]["error"]
+    assert error["ename"] == "KernelEnvironmentError"
+    assert "kernel 'bare' cannot start: ipykernel is not installed" in error["evalue"]
+    assert "pip install ipykernel cloudpickle" in error["evalue"]
+
+
+def test_a_kernel_without_cloudpickle_gets_one_clear_error(tmp_path, server_site):
+    python = venv_fixtures.ensure_venv(venv_fixtures.MINIMAL)
+    jupyter = tmp_path / "jupyter"
+    venv_fixtures.register_kernel(jupyter, "minimal", python)
+    nb = _kernel_notebook(
+        tmp_path / "min.ipynb",
+        "minimal",
+        [code("xs = [1, 2]", "step:make"), code("n = len(xs)", "step:use")],
+    )
+    done = mlops(server_site, jupyter, "run", str(nb), "--store", str(tmp_path / "s"), "--json")
+    assert done.returncode == 1
+    error = json.loads(done.stdout)["steps"]["make"]["error"]
+    assert error["ename"] == "MissingRequirement"
+    assert "cloudpickle is not installed in the environment of kernel 'minimal'" in error["evalue"]
+    assert f"{python} -m pip install cloudpickle" in error["evalue"]

@@ -24,15 +24,19 @@ REQUIREMENTS = [
 ]
 
 
-def venv_dir() -> Path:
-    tag = json.dumps([sys.version_info[:2], REQUIREMENTS]).encode()
+MINIMAL = ["ipykernel==7.4.0"]  # can start, but lacks what passing values needs
+
+
+def venv_dir(requirements: list[str] | None = None) -> Path:
+    tag = json.dumps([sys.version_info[:2], requirements or REQUIREMENTS]).encode()
     root = os.environ.get("JUPYTER_MLOPS_TEST_VENV_ROOT", tempfile.gettempdir())
     return Path(root) / f"jupyter-mlops-test-venv-{hashlib.sha256(tag).hexdigest()[:12]}"
 
 
-def ensure_venv() -> Path:
+def ensure_venv(requirements: list[str] | None = None) -> Path:
     """The venv's python (building the venv first if it is not there or incomplete)."""
-    folder = venv_dir()
+    requirements = requirements or REQUIREMENTS
+    folder = venv_dir(requirements)
     python = folder / "bin" / "python"
     done = folder / ".complete"
     if done.is_file() and python.exists():
@@ -41,7 +45,7 @@ def ensure_venv() -> Path:
     subprocess.run([base, "-m", "venv", "--clear", str(folder)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *REQUIREMENTS],
+         *requirements],
         check=True,
     )  # fmt: skip
     done.write_text("ok\n")
@@ -64,5 +68,13 @@ def register_kernel(jupyter_dir: Path, name: str, python: Path) -> Path:
     return spec
 
 
+def bare_venv(root: Path) -> Path:
+    """A venv with nothing installed (not even pip): no ipykernel."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True)
+    return root / "bin" / "python"
+
+
 if __name__ == "__main__":
     print(ensure_venv())
+    print(ensure_venv(MINIMAL))

@@ -87,6 +87,23 @@ class KernelSlot:
         provisioner = getattr(self.km, "provisioner", None)
         return getattr(provisioner, "process", None)
 
+    def startup_problem(self) -> str | None:
+        """Why this kernel could not start, when its log shows ipykernel is missing."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(max(0, fh.seek(0, 2) - 8000))
+                tail = fh.read().decode(errors="replace")
+        except OSError:
+            return None
+        if "No module named ipykernel" not in tail:
+            return None
+        argv = getattr(getattr(self.km, "kernel_spec", None), "argv", None) or ["python"]
+        return (
+            f"kernel {self.kernel_name!r} cannot start: ipykernel is not installed in its "
+            f"environment; install what jupyter-mlops needs there: `{argv[0]} -m pip install "
+            "ipykernel cloudpickle`"
+        )
+
     def is_alive(self) -> bool:
         process = self._process()
         return not self.killed and process is not None and process.poll() is None
