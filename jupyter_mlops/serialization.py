@@ -133,7 +133,8 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return _digest([memoryview(b"")])
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # no page fault per page
+        with mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ) as mm:
             view = memoryview(mm)
             try:
                 return _digest(_file_buffers(view))

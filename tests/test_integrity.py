@@ -113,6 +113,21 @@ def test_b1_a_run_after_corruption_recomputes_the_artifact(tmp_path: Path) -> No
     assert artifact.read_bytes() != bytes(payload)
 
 
+def test_a_cache_hit_needs_the_artifact_at_its_recorded_size(tmp_path: Path) -> None:
+    nb = write_notebook(
+        tmp_path / "size.ipynb",
+        [code("xs = list(range(100))", "step:a"), code("n = len(xs)", "step:b")],
+    )
+    store = tmp_path / "s"
+    rc, first, err = run_json(str(nb), "--store", str(store))
+    assert rc == 0, err
+    artifact = _artifact(store, first["steps"]["a"]["outputs"]["xs"])
+    artifact.write_bytes(artifact.read_bytes()[:-5])  # truncated
+    rc, again, err = run_json(str(nb), "--store", str(store))
+    assert rc == 0, err
+    assert statuses(again) == {"a": "succeeded", "b": "cached"}
+
+
 def test_load_checks_the_digest_in_process(tmp_path: Path) -> None:
     import numpy as np
 
