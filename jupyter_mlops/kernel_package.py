@@ -34,9 +34,16 @@ def _sources() -> dict[str, bytes]:
 
 def kernel_path() -> Path:
     """The folder to put on a kernel's path: it holds only ``_jupyter_mlops_kernel``."""
-    from .serialization import private_dir
+    from .errors import InvalidInput
+    from .serialization import UnsafeFolder, private_dir
 
-    sources = _sources()
+    try:
+        return _kernel_path(private_dir, _sources())
+    except UnsafeFolder as exc:
+        raise InvalidInput(f"cannot prepare the kernel helpers: {exc}") from None
+
+
+def _kernel_path(private_dir, sources: dict[str, bytes]) -> Path:
     digest = hashlib.sha256()
     for name in sorted(sources):
         digest.update(name.encode() + b"\0" + sources[name] + b"\0")

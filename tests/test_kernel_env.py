@@ -221,3 +221,19 @@ def test_a_kernel_without_cloudpickle_gets_one_clear_error(tmp_path, server_site
     assert error["ename"] == "MissingRequirement"
     assert "cloudpickle is not installed in the environment of kernel 'minimal'" in error["evalue"]
     assert f"{python} -m pip install cloudpickle" in error["evalue"]
+
+
+def test_kernels_get_only_a_private_copy_of_the_helpers():
+    import stat
+
+    from jupyter_mlops.kernel_package import PACKAGE, kernel_environ, kernel_path
+
+    folder = kernel_path()
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == [PACKAGE]
+    for path in (folder, folder.parent):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700 and path.stat().st_uid == os.getuid()
+    modules = sorted(p.name for p in (folder / PACKAGE).glob("*.py"))
+    assert {"kernel_io.py", "serialization.py", "kernel_models.py"} <= set(modules)
+    entries = kernel_environ("k")["PYTHONPATH"].split(os.pathsep)
+    assert entries[0] == str(folder)
+    assert sysconfig.get_path("purelib") not in entries and str(REPO) not in entries
