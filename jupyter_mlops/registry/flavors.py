@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class SavedModel:
     sha256: str = ""
     python: str = ""
     executable: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _signature(example: Any, prediction: Any) -> Any:
