@@ -8,7 +8,6 @@ errors become 4xx responses with ``{"message": ...}`` in one place (:meth:`call`
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -17,6 +16,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .errors import MlopsError
+from .jsonsafe import dumps
 
 AUTH_RESOURCE = "mlops"
 
@@ -42,7 +42,7 @@ class MlopsHandler(ExtensionHandlerMixin, APIHandler):
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
+        self.finish(dumps(payload))
 
 
 def _reason(exc: MlopsError) -> str:

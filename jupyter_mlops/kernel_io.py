@@ -11,9 +11,11 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from . import kernel_reads
 from .serialization import CorruptArtifact, SerializationError, dump, load
 
 
@@ -21,17 +23,44 @@ class PassError(Exception):
     """A variable cannot be passed to the steps that need it."""
 
 
+class StepExited(Exception):
+    """The step called ``exit()``/``quit()``, which would shut the kernel down."""
+
+
+def _refuse_exit(*args: Any, **kwargs: Any) -> None:
+    raise StepExited(
+        "exit() and quit() would shut the kernel down before the step's outputs are saved: "
+        "a step must run to its end (raise an exception to make it fail)"
+    )
+
+
+def begin_step() -> None:
+    """Called first in every step: ``exit()``/``quit()`` then fail the cell that calls them
+    (IPython would otherwise stop the kernel after that cell, losing the step's outputs)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and "ask_exit" not in vars(shell):
+        shell.ask_exit = _refuse_exit
+
+
 # variable -> (digest, object) for values this kernel loaded or produced; a later step in the
 # same kernel reuses a variable only while the name is still bound to that very object.
 _RESIDENT: dict[str, tuple[str, Any]] = {}
 
 
-def load_inputs(namespace: dict[str, Any], inputs: dict[str, tuple[str, str]]) -> None:
-    """Bind each input ``{name: (digest, path)}`` into ``namespace``.
+def _caller_namespace() -> dict[str, Any]:
+    """The globals of the cell that called our caller (generated cells pass ``None``, so
+    they never look up a name such as ``globals`` that the user may have rebound)."""
+    return sys._getframe(2).f_globals
+
+
+def load_inputs(namespace: dict[str, Any] | None, inputs: dict[str, tuple[str, str]]) -> None:
+    """Bind each input ``{name: (digest, path)}`` into ``namespace`` (None: the caller's).
 
     A value already in this kernel (produced or loaded by an earlier step, and still
     bound to the same object) is reused instead of being read again.
     """
+    if namespace is None:
+        namespace = _caller_namespace()
     for name, (digest, path) in inputs.items():
         resident = _RESIDENT.get(name)
         if (
@@ -52,7 +81,7 @@ _MISSING = object()
 
 
 def save_outputs(
-    namespace: dict[str, Any],
+    namespace: dict[str, Any] | None,
     *,
     step: str,
     outputs: list[str],
@@ -63,7 +92,13 @@ def save_outputs(
     artifacts: str,
     manifest: str,
 ) -> None:
-    """Serialize the step's outputs, metrics and example; write the manifest JSON."""
+    """Serialize the step's outputs, metrics and example; write the manifest JSON.
+
+    ``namespace`` None means the calling cell's globals.
+    """
+    reads = kernel_reads.collect()  # first: what the step read, not what saving reads
+    if namespace is None:
+        namespace = _caller_namespace()
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
     for name in outputs:
         if name not in namespace:
@@ -104,6 +139,7 @@ def save_outputs(
             ) from None
     if environment:
         record["environment"] = kernel_environment()
+    record["reads"], record["executed_at"] = reads, time.time()
     tmp = f"{manifest}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh)

@@ -171,17 +171,43 @@ def encode(obj: Any) -> tuple[str, list[memoryview]]:
         np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(arr))
         return "npy", [memoryview(header.getvalue()), memoryview(arr.reshape(-1)).cast("B")]
     try:
-        import cloudpickle
+        import cloudpickle  # noqa: F401 - checked here: the kernel may lack it
     except ImportError:
         raise MissingRequirement("cloudpickle", "to pass values between steps") from None
     try:
         buffers: list[pickle_buffer] = []  # type: ignore[name-defined]  # noqa: F821
-        payload = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+        payload = _dumps(obj, buffers.append)
     except Exception as exc:  # noqa: BLE001 - any pickling failure means "cannot be passed"
         raise SerializationError(type_name(obj), f"{type(exc).__name__}: {exc}") from exc
     if buffers:  # out-of-band buffers (large numpy/pandas blocks): frame them ourselves
         return "pickle5", _frame_pickle5(payload, [b.raw() for b in buffers])
     return "pickle", [memoryview(payload)]
+
+
+def _refuse_file(obj: Any) -> Any:
+    import pickle
+
+    raise pickle.PicklingError(
+        f"an open file ({getattr(obj, 'name', '?')!r}, mode {getattr(obj, 'mode', '?')!r}) "
+        "cannot be passed between steps"
+    )
+
+
+def _dumps(obj: Any, buffer_callback: Callable[[Any], None]) -> bytes:
+    """cloudpickle, protocol 5, except that open files are refused in every mode
+    (cloudpickle would turn a text file opened for reading into a StringIO snapshot)."""
+    from collections import ChainMap
+
+    import cloudpickle
+
+    class Pickler(cloudpickle.CloudPickler):
+        dispatch_table = ChainMap(
+            {io.TextIOWrapper: _refuse_file}, cloudpickle.Pickler.dispatch_table
+        )
+
+    with io.BytesIO() as file:
+        Pickler(file, protocol=5, buffer_callback=buffer_callback).dump(obj)
+        return file.getvalue()
 
 
 def _frame_pickle5(payload: bytes, raws: list[memoryview]) -> list[memoryview]:

@@ -47,6 +47,14 @@ class MlopsService(RunOperations, RegistryOperations):
         """Resolve a notebook path, confined to ``root_dir`` when one is set."""
         if not path:
             raise InvalidInput("a notebook path is required")
+        try:
+            return self._notebook_path(path)
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a symlink loop
+            shown = path if len(path) <= 60 else path[:57] + "..."
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InvalidInput(f"{shown!r}: not a usable notebook path ({reason})") from None
+
+    def _notebook_path(self, path: str) -> Path:
         if self.root_dir is None:
             resolved = Path(path).expanduser().resolve()
         else:

@@ -24,14 +24,15 @@ class RegistryOperations:
     def publish(
         self,
         run_id: str,
-        name: str,
+        name: str | None,
         description: str | None = None,
         aliases: Iterable[str] = (),
         require: Iterable[str] = (),
         must_beat: str | None = None,
         notebook: str | None = None,
     ) -> dict[str, Any]:
-        """Publish run ``run_id`` (or ``latest``) as a new version of model ``name``."""
+        """Publish run ``run_id`` (or ``latest``) as a new version of model ``name`` (None:
+        a name made from the run's notebook file name)."""
         from .registry.publishing import publish_run
 
         return publish_run(

@@ -26,6 +26,7 @@ class RunOperations:
         step_timeout: float | None = None,
         report: str = "background",
         on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
+        refresh: list[str] | None = None,
     ) -> dict[str, Any]:
         """Run the notebook's pipeline to the end; return the run record."""
         from .runner import run_pipeline
@@ -42,6 +43,7 @@ class RunOperations:
             step_timeout=step_timeout,
             report=report,
             on_event=on_event,
+            refresh=refresh,
         )
         return run.to_dict()
 

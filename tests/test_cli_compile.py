@@ -167,7 +167,10 @@ INVALID = {
     ),
     "bad-cache-tag": (
         [code("a = 1", "cache:off")],
-        ["nb.ipynb: cell 1: malformed tag 'cache:off': the only cache tag is 'cache:disabled'"],
+        [
+            "nb.ipynb: cell 1: malformed tag 'cache:off': expected 'cache:disabled' or"
+            " 'cache:ttl=DURATION' (e.g. cache:ttl=30s, 10m, 6h, 2d)"
+        ],
     ),
     "no-code": (
         [md("# only prose"), code("import os", "imports")],

@@ -116,7 +116,10 @@ def test_unknown_tags_warn():
         ("model:", "malformed tag 'model:': expected model:VARIABLE"),
         ("model:a.b", "malformed tag 'model:a.b': expected model:VARIABLE"),
         ("example:", "malformed tag 'example:': expected example:EXPRESSION"),
-        ("cache:sometimes", "malformed tag 'cache:sometimes': the only cache tag"),
+        ("cache:sometimes", "malformed tag 'cache:sometimes': expected 'cache:disabled' or"),
+        ("cache:ttl=soon", "malformed tag 'cache:ttl=soon': expected 'cache:disabled' or"),
+        ("cache:ttl=0s", "malformed tag 'cache:ttl=0s': expected 'cache:disabled' or"),
+        ("reads:", "malformed tag 'reads:': expected reads:PATH"),
     ],
 )
 def test_malformed_tags_are_errors(tag, message):
@@ -221,3 +224,34 @@ def test_topological_order_follows_prev_over_notebook_order():
     )
     assert [s.name for s in p.steps] == ["train", "report"]
     assert p.steps[1].cells == [0]
+
+
+def test_cache_ttl_and_reads_tags():
+    p = compile_cells(
+        code("rows = open('data/train.csv').read()", "step:load", "reads:data/", "cache:ttl=6h"),
+        code("n = len(rows)", "cache:ttl=1h30m", "reads:extra.parquet"),
+        code("m = n + 1", "step:use"),
+    )
+    load = p.step("load")
+    assert load.cache_ttl == 5400.0  # the shortest of the step's cells
+    assert load.reads == ["data/", "extra.parquet"]
+    assert p.step("use").cache_ttl is None and p.step("use").reads == []
+    assert p.to_dict()["steps"][0]["cache_ttl"] == 5400.0
+    assert "cache_ttl" not in p.to_dict()["steps"][1]
+
+
+def test_parse_duration():
+    from jupyter_mlops.compiler.tags import parse_duration
+
+    assert parse_duration("1s") == 1 and parse_duration("30m") == 1800
+    assert parse_duration("6h") == 21600 and parse_duration("2d") == 172800
+    assert parse_duration("1.5s") == 1.5 and parse_duration("500ms") == 0.5
+    assert parse_duration("1h30m") == 5400
+    for bad in ("", "6", "h", "6 h", "-1s", "1x", "0s", "1s2"):
+        assert parse_duration(bad) is None, bad
+
+
+def test_ttl_and_reads_only_on_steps():
+    errors = errors_of(code("import os", "setup", "reads:data.csv", "cache:ttl=1h"))
+    assert any("tag 'reads:data.csv' only applies to a step's cells" in e for e in errors)
+    assert any("tag 'cache:ttl=1h' only applies to a step's cells" in e for e in errors)

@@ -10,6 +10,7 @@ on stderr and the error's exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from traitlets.config import Application
@@ -40,6 +41,7 @@ class Subcommand(Application):
         args = parser.parse_args(self.argv)
         try:
             code = self.run(args)
+            sys.stdout.flush()
         except MlopsError as exc:
             for message in exc.messages:
                 print(f"error: {message}", file=sys.stderr)
@@ -47,5 +49,8 @@ class Subcommand(Application):
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             code = 130
-        sys.stdout.flush()
+        except BrokenPipeError:
+            # the reader went away (`jupyter mlops runs | head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 0
         self.exit(code or 0)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..jsonsafe import dumps
 from .base import Subcommand
 
 
@@ -28,7 +29,7 @@ class CompileApp(Subcommand):
 
         pipeline = compile_notebook(args.notebook)
         if args.json:
-            print(json.dumps(pipeline.to_dict(), indent=2))
+            print(dumps(pipeline.to_dict(), indent=2))
             return 0
         for warning in pipeline.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -36,6 +37,8 @@ class CompileApp(Subcommand):
         for step in pipeline.steps:
             cells = ", ".join(str(c + 1) for c in step.cells)
             flags = "" if step.cache else "  [cache disabled]"
+            flags += f"  [cache ttl {step.cache_ttl:g} s]" if step.cache_ttl else ""
+            flags += f"  [reads {', '.join(step.reads)}]" if step.reads else ""
             out.append(f"  {step.name}  (cells {cells}){flags}")
             out.append(f"    after: {', '.join(step.upstream) or '-'}")
             by_source: dict[str, list[str]] = {}

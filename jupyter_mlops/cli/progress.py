@@ -68,13 +68,15 @@ class Progress:
 
 def summary_table(record: dict[str, Any]) -> str:
     """The steps of a run as an aligned text table, then the metrics and model."""
-    rows = [("step", "status", "seconds", "notebook")]
+    rows = [("step", "status", "seconds", "why", "notebook")]
     for name, step in record["steps"].items():
         seconds = "" if step["duration_s"] is None else f"{step['duration_s']:.2f}"
-        rows.append((name, step["status"], seconds, step["notebook"] or ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        why = step.get("reason") or ""
+        rows.append((name, step["status"], seconds, why, step["notebook"] or ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
-        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:<{widths[3]}}"
+        f"  {r[4]}".rstrip()
         for r in rows
     ]
     lines.insert(
@@ -91,6 +93,17 @@ def summary_table(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: what each of our generated step-notebook cells does (``error.generated`` in a run record)
+GENERATED = {
+    "prelude": "prepares the kernel for the step",
+    "reads": "starts recording the files the step reads",
+    "parameters": "sets the parameters' defaults",
+    "injected-parameters": "sets the run's parameter values",
+    "inputs": "loads the step's inputs",
+    "outputs": "saves the step's outputs, metrics and example",
+}
+
+
 def failure_lines(record: dict[str, Any]) -> list[str]:
     """One line per failed step: step, cell (1-based), exception, executed notebook."""
     lines = []
@@ -98,9 +111,18 @@ def failure_lines(record: dict[str, Any]) -> list[str]:
         error = step.get("error")
         if step["status"] != "failed" or not error:
             continue
-        where = f"cell {error['cell'] + 1}" if error.get("cell") is not None else "generated cell"
         lines.append(
-            f"step {name!r} failed in {where}: {error['ename']}: {error['evalue']}"
+            f"step {name!r} failed{_where(error)}: {error['ename']}: {error['evalue']}"
             f" (executed notebook: {step['notebook']})"
         )
     return lines
+
+
+def _where(error: dict[str, Any]) -> str:
+    """`` in cell N`` (1-based, the user's notebook) or which of our generated cells."""
+    if error.get("cell") is not None:
+        return f" in cell {error['cell'] + 1}"
+    if error.get("generated"):
+        what = GENERATED.get(error["generated"], error["generated"])
+        return f" in jupyter-mlops's generated cell that {what}"
+    return ""

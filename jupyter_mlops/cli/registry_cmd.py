@@ -69,7 +69,11 @@ class PublishApp(Subcommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
-        parser.add_argument("--name", required=True, help="registered model name")
+        parser.add_argument(
+            "--name",
+            help="registered model name: ASCII letters, digits, _ and - (default: from the "
+            "run's notebook file name)",
+        )
         parser.add_argument("--notebook", help="with 'latest': newest run of this notebook")
         add_publish_options(parser)
         _add_registry_options(parser)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..errors import InvalidInput, MlopsError
+from ..jsonsafe import dumps
 from ..service import MlopsService
 from .base import Subcommand
 from .progress import Progress, failure_lines, summary_table
@@ -41,6 +41,13 @@ class RunApp(Subcommand):
         parser.add_argument("--jobs", type=int, default=None, help="parallel steps (default: CPUs)")
         parser.add_argument("--no-cache", action="store_true", help="re-run every step")
         parser.add_argument("--isolate", action="store_true", help="a fresh kernel per step")
+        parser.add_argument(
+            "--refresh",
+            action="append",
+            default=[],
+            metavar="STEP",
+            help="re-run STEP and its dependents even if cached; repeatable",
+        )
         parser.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS")
         parser.add_argument("--json", action="store_true", help="print the run record as JSON")
         publish = _publish_options()
@@ -57,7 +64,10 @@ class RunApp(Subcommand):
         )
         from ..compiler import compile_notebook
 
-        steps = [s.name for s in compile_notebook(str(service.notebook_path(args.notebook))).steps]
+        pipeline = compile_notebook(str(service.notebook_path(args.notebook)))
+        for warning in pipeline.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        steps = [s.name for s in pipeline.steps]
         progress = Progress(steps)
         record = service.run(
             args.notebook,
@@ -68,6 +78,7 @@ class RunApp(Subcommand):
             isolate=args.isolate,
             step_timeout=args.step_timeout,
             on_event=progress,
+            refresh=args.refresh,
         )
         progress.close()
         print(summary_table(record), file=sys.stderr)
@@ -88,7 +99,7 @@ class RunApp(Subcommand):
             out = _public(record)
             if publish is not None:
                 out["publish"] = published or ({"error": refused.messages} if refused else None)
-            print(json.dumps(out, indent=2))
+            print(dumps(out, indent=2))
         if record["status"] == "cancelled":
             print("error: run cancelled", file=sys.stderr)
             return 130
@@ -118,8 +129,10 @@ def _publish_options():
 def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
     """Validated publish options (before anything runs), or None without ``--publish``."""
     if getattr(args, "publish", None):
+        from ..registry.names import validate_names
         from .registry_cmd import publish_kwargs
 
+        validate_names(args.publish, args.alias)  # before the run, not after it
         return publish_kwargs(args)
     given = [
         flag
@@ -155,7 +168,16 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     out = {key: record[key] for key in PUBLIC_KEYS}
     out["steps"] = {
         name: {
-            k: s[k] for k in ("status", "duration_s", "notebook", "error", "cached_from", "outputs")
+            k: s.get(k)
+            for k in (
+                "status",
+                "duration_s",
+                "notebook",
+                "error",
+                "cached_from",
+                "reason",
+                "outputs",
+            )
         }
         for name, s in record["steps"].items()
     }
@@ -182,7 +204,7 @@ class RunsApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         records = MlopsService.create(store=args.store).runs(args.notebook)
         if args.json:
-            print(json.dumps([_public(r) for r in records], indent=2))
+            print(dumps([_public(r) for r in records], indent=2))
             return 0
         if not records:
             print("no runs")
@@ -210,7 +232,7 @@ class ShowApp(Subcommand):
     def run(self, args: argparse.Namespace) -> int:
         record = MlopsService.create(store=args.store).get_run(args.run_id)
         if args.json:
-            print(json.dumps(_public(record), indent=2))
+            print(dumps(_public(record), indent=2))
             return 0
         print(summary_table(record))
         for line in failure_lines(record):

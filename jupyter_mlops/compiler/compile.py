@@ -21,8 +21,8 @@ from .notebook_io import (
 )
 from .parameters import parse_parameters
 from .pipeline import Pipeline, Step, topological_order
-from .source import parse_cell
-from .tags import CellTags, parse_tags
+from .source import TooDeeplyNested, parse_cell
+from .tags import PREFIXES, ROLE_TAGS, CellTags, parse_tags
 
 ROLE_LABELS = {
     "parameters": "parameters",
@@ -38,6 +38,8 @@ class _Draft:
     cells: list[Cell] = field(default_factory=list)
     prev: list[tuple[str, int]] = field(default_factory=list)
     cache: bool = True
+    cache_ttl: float | None = None
+    reads: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +63,13 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
     current: str | None = None
     for cell in cells:
         if cell.cell_type != "code":
+            ours = [t for t in cell.tags if t in ROLE_TAGS or t.partition(":")[0] in PREFIXES]
+            if ours:
+                diag.warn(
+                    f"tag '{ours[0]}' on a {cell.cell_type} cell is ignored: tags apply to "
+                    "code cells only (put it on the code cell it is meant for)",
+                    cell.index,
+                )
             continue
         tags: CellTags = parse_tags(cell.tags)
         for message in tags.errors:
@@ -111,6 +120,9 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
         lay.cell_step[cell.index] = current
         draft.prev.extend((p, cell.index) for p in tags.prev)
         draft.cache = draft.cache and not tags.cache_disabled
+        if tags.cache_ttl is not None:
+            draft.cache_ttl = min(draft.cache_ttl or tags.cache_ttl, tags.cache_ttl)
+        draft.reads += [r for r in tags.reads if r not in draft.reads]
         for kind, value in (("model", tags.model), ("example", tags.example)):
             if value is None:
                 continue
@@ -130,7 +142,8 @@ def _parse(cell: Cell, diag: Diagnostics, label: str) -> ast.Module | None:
     try:
         return parse_cell(cell.source)
     except SyntaxError as exc:
-        diag.error(f"syntax error: {exc.msg}", cell.index, label, exc.lineno)
+        prefix = "" if isinstance(exc, TooDeeplyNested) else "syntax error: "
+        diag.error(f"{prefix}{exc.msg}", cell.index, label, exc.lineno)
         return None
 
 
@@ -257,7 +270,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         index = index_of[step_name]
         try:
             expr = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             diag.error(
                 f"malformed tag 'example:{text}': not a Python expression",
                 cell.index,
@@ -327,6 +340,8 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 inputs={v: flow.steps[j].name for v, j in sorted(state.inputs.items())},
                 outputs=sorted(state.outputs),
                 cache=draft.cache,
+                cache_ttl=draft.cache_ttl,
+                reads=list(draft.reads),
                 params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],

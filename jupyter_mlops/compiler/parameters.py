@@ -36,6 +36,10 @@ def type_name(value: Any) -> str:
     return "any"
 
 
+class _KeyNotText(ValueError):
+    """A dict with a non-string key (parameters are JSON data: keys are strings)."""
+
+
 def _plain(value: Any) -> Any:
     """Check *value* is a supported literal and make it JSON-able (tuple → list)."""
     if isinstance(value, _SCALARS):
@@ -45,7 +49,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        if not all(isinstance(k, str) for k in value):
+            raise _KeyNotText()
+        return {k: _plain(v) for k, v in value.items()}
     raise ValueError(type(value).__name__)
 
 
@@ -65,8 +71,31 @@ def parse_parameters(tree: ast.Module) -> tuple[list[Parameter], list[tuple[int,
         if not isinstance(target, ast.Name):
             errors.append((stmt.lineno, f"{hint}, not '{_snippet(stmt)}'"))
             continue
+        if target.id in params:
+            errors.append(
+                (
+                    stmt.lineno,
+                    f"parameter '{target.id}' is assigned twice (first on line "
+                    f"{params[target.id].line}): keep one",
+                )
+            )
+            continue
+        if target.id.startswith("_mlops"):
+            errors.append(
+                (stmt.lineno, f"parameter '{target.id}': names starting with _mlops are reserved")
+            )
+            continue
         try:
             default = _plain(ast.literal_eval(value))
+        except _KeyNotText:
+            errors.append(
+                (
+                    stmt.lineno,
+                    f"parameter '{target.id}': dict keys must be strings (parameters are "
+                    f"JSON data), not '{_snippet(value)}'",
+                )
+            )
+            continue
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             errors.append(
                 (

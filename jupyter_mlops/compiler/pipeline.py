@@ -21,6 +21,8 @@ class Step:
     params_read: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # original cell text, magics untouched
     prev: list[str] = field(default_factory=list)  # explicit ``prev:`` dependencies
+    cache_ttl: float | None = None  # seconds a cache entry stays usable (``cache:ttl=``)
+    reads: list[str] = field(default_factory=list)  # ``reads:`` paths, notebook-relative
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form of a step."""
@@ -31,6 +33,8 @@ class Step:
             "inputs": dict(self.inputs),
             "outputs": list(self.outputs),
             "cache": self.cache,
+            **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
+            **({"reads": list(self.reads)} if self.reads else {}),
         }
 
 

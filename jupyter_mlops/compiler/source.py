@@ -64,14 +64,47 @@ def to_python(source: str) -> str:
     return _ipython_transform(source)
 
 
+#: Deepest nesting of syntax (an ``a + b + ...`` chain of N terms nests N levels; so does an
+#: ``elif`` chain) that the analysis accepts; Python itself stops near 3000 levels.
+MAX_DEPTH = 200
+
+
+class TooDeeplyNested(SyntaxError):
+    """A cell nests expressions or statements more deeply than :data:`MAX_DEPTH`."""
+
+    def __init__(self, lineno: int | None) -> None:
+        super().__init__(
+            f"expression too deeply nested (more than {MAX_DEPTH} levels): "
+            "split it into smaller statements"
+        )
+        self.lineno = lineno
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Raise :class:`TooDeeplyNested` past :data:`MAX_DEPTH` (iteratively: no recursion)."""
+    stack: list[tuple[ast.AST, int, int | None]] = [(tree, 0, None)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > MAX_DEPTH:
+            raise TooDeeplyNested(line)
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
+
+
 def parse_cell(source: str) -> ast.Module:
-    """Parse a cell; raises ``SyntaxError`` (with a cell-relative ``lineno``)."""
-    return ast.parse(to_python(source))
+    """Parse a cell; raises ``SyntaxError`` (with a cell-relative ``lineno``), of which
+    :class:`TooDeeplyNested` for code nested too deeply to analyse (or to parse at all)."""
+    try:
+        tree = ast.parse(to_python(source))
+    except (RecursionError, MemoryError):
+        raise TooDeeplyNested(None) from None
+    _check_depth(tree)
+    return tree
 
 
 def normalize_code(source: str) -> str:
     """A canonical form of *source*, unchanged by comment/blank-line/whitespace edits."""
     try:
-        return ast.unparse(ast.parse(to_python(source)))
-    except (SyntaxError, ValueError):
+        return ast.unparse(parse_cell(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source.strip()

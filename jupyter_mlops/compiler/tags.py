@@ -1,7 +1,7 @@
 """Cell tags: the vocabulary, its aliases, and parsing one cell's tags.
 
 A cell has at most one *role* (``parameters``, ``setup``, ``skip``, ``metrics``,
-``step``) plus step modifiers (``prev:``, ``model:``, ``example:``, ``cache:``).
+``step``) plus step modifiers (``prev:``, ``model:``, ``example:``, ``cache:``, ``reads:``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,19 @@ PREFIXES = {
     "model": "model",
     "example": "example",
     "cache": "cache",
+    "reads": "reads",
 }
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``6h``, ``30m``, ``1h30m``, ``1.5s`` (None if malformed or zero)."""
+    parts = DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        return None
+    seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    return seconds or None
 
 
 @dataclass
@@ -42,6 +54,9 @@ class CellTags:
     model: str | None = None
     example: str | None = None
     cache_disabled: bool = False
+    cache_ttl: float | None = None  # seconds, from cache:ttl=DURATION
+    ttl_text: str | None = None
+    reads: list[str] = field(default_factory=list)  # reads:PATH (relative to the notebook)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -55,6 +70,9 @@ class CellTags:
             found.append(f"example:{self.example}")
         if self.cache_disabled:
             found.append("cache:disabled")
+        if self.ttl_text:
+            found.append(f"cache:ttl={self.ttl_text}")
+        found += [f"reads:{p}" for p in self.reads]
         return found
 
 
@@ -116,10 +134,22 @@ def parse_tags(tags: list[str]) -> CellTags:
             else:
                 result.example = value
         elif kind == "cache":
-            if value != "disabled":
-                result.errors.append(
-                    f"malformed tag '{tag}': the only cache tag is 'cache:disabled'"
-                )
-            else:
+            if value == "disabled":
                 result.cache_disabled = True
+            elif value.startswith("ttl=") and parse_duration(value[4:].strip()):
+                result.ttl_text = value[4:].strip()
+                result.cache_ttl = parse_duration(result.ttl_text)
+            else:
+                result.errors.append(
+                    f"malformed tag '{tag}': expected 'cache:disabled' or "
+                    "'cache:ttl=DURATION' (e.g. cache:ttl=30s, 10m, 6h, 2d)"
+                )
+        elif kind == "reads":
+            if not value:
+                result.errors.append(
+                    f"malformed tag '{tag}': expected reads:PATH (a file or folder, relative "
+                    "to the notebook's folder)"
+                )
+            elif value not in result.reads:
+                result.reads.append(value)
     return result

@@ -20,14 +20,14 @@ pointing at missing artifacts):
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import GateRefused, InvalidInput
+from ..errors import GateRefused
 from . import flavors
 from .catalog import METRICS_TAG, RUN_ID_TAG, current_alias_version, get_registered_model
 from .client import (
@@ -42,10 +42,10 @@ from .gates import check_must_beat, check_requires, parse_must_beat, parse_requi
 from .history import record_event
 from .loading import FORMAT_TAG, NATIVE_TAG, SHA256_TAG, TRUSTED_TYPES_TAG
 from .model_card import build_card, key_packages
+from .names import default_model_name, validate_names
 from .provenance import git_info, run_tags, utcnow, who
 from .runs import check_publishable, resolve_run
 
-_ALIAS = re.compile(r"^[\w\-]+$")
 _PAUSE_ENV = "JUPYTER_MLOPS_TEST_PAUSE_AT"  # tests: sleep at a named stage (kill -9 tests)
 
 
@@ -61,41 +61,26 @@ def _pause(stage: str) -> None:
         time.sleep(3600)
 
 
-def validate_names(name: str, aliases: Iterable[str]) -> list[str]:
-    if not name or not name.strip() or "'" in name or "/" in name or "@" in name:
-        raise InvalidInput(f"invalid model name {name!r}")
-    result = []
-    for alias in aliases:
-        if (
-            not _ALIAS.match(alias or "")
-            or alias.lower() == "latest"
-            or re.match(r"^v\d+$", alias, re.I)
-        ):
-            raise InvalidInput(
-                f"invalid alias {alias!r}: use letters, digits, _ and -; 'latest' and "
-                "'v<number>' are reserved"
-            )
-        if alias not in result:
-            result.append(alias)
-    return result
-
-
 def publish_run(
     store: Path,
     registry_uri: str,
     run_id: str,
-    name: str,
+    name: str | None,
     description: str | None = None,
     aliases: Iterable[str] = (),
     require: Iterable[str] = (),
     must_beat: str | None = None,
     notebook: str | None = None,
 ) -> dict[str, Any]:
-    """Publish run ``run_id`` (or ``latest``) as a new version of ``name``; see module doc."""
-    aliases = validate_names(name, aliases)
+    """Publish run ``run_id`` (or ``latest``) as a new version of ``name`` (default: from
+    the run's notebook file name); see module doc."""
+    aliases = validate_names(name, aliases) if name is not None else list(aliases)
     requires = [parse_require(r) for r in require]
     beat = parse_must_beat(must_beat)
     record = resolve_run(Path(store), run_id, notebook)
+    if name is None:
+        name = default_model_name(record.get("notebook"))
+        aliases = validate_names(name, aliases)
     check_publishable(record)
     metrics = {k: v for k, v in (record.get("metrics") or {}).items()}
     gates = check_requires(requires, metrics)
@@ -147,52 +132,57 @@ def _publish(record, tmp, processes, uri, name, description, aliases, gates, bea
         )
     git = record.get("git") or git_info(record.get("notebook"))
     mlflow_run, logged = _start_mlflow_run(client, uri, record, name, git, metrics)
-    _log_run_files(client, mlflow_run, record)
+    with _ended_on_failure(client, uri, mlflow_run, logged) as state:
+        _log_run_files(client, mlflow_run, record)
 
-    check = checker.result()
-    if not check.get("ok"):
-        _abandon(client, uri, mlflow_run, logged)
-        raise DeployabilityFailed(
-            f"deployability check failed, no version created: {check.get('error')} "
-            f"(with the kernel's Python {check.get('executable') or checker.python})"
-        )
-    _stamp_mlmodel(saved.path, mlflow_run, logged)
-    with mlflow_errors():
-        client.log_model_artifacts(logged.model_id, str(saved.path))
-    _pause("uploaded")
-
-    created_at, created_by = utcnow(), who()
-    tags = _version_tags(record, saved, metrics, check, git, created_by)
-    with registry_lock(uri), mlflow_errors():
-        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
-
-        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-        client.log_outputs(mlflow_run, [LoggedModelOutput(logged.model_id, step=0)])
-        ensure_registered_model(client, name)
-        mv = client.create_model_version(
-            name,
-            source=logged.artifact_location,
-            run_id=mlflow_run,
-            tags=tags,
-            description=description or "",
-            model_id=logged.model_id,
-        )
-        version = int(mv.version)
-        _pause("registered")
-        header = _card_header(name, version, created_at, created_by, record, git, saved, check)
-        card = build_card(header, description, record)
-        client.update_model_version(name, str(version), description=card)
-        record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
-        moves = []
-        for alias in aliases:
-            before = current_alias_version(client, name, alias)
-            client.set_registered_model_alias(name, alias, str(version))
-            moves.append(
-                record_event(
-                    client, name, "alias-set", alias=alias, from_version=before, to_version=version
-                )  # fmt: skip
+        check = checker.result()
+        if not check.get("ok"):
+            raise DeployabilityFailed(
+                f"deployability check failed, no version created: {check.get('error')} "
+                f"(with the kernel's Python {check.get('executable') or checker.python})"
             )
-        client.set_terminated(mlflow_run, "FINISHED")
+        _stamp_mlmodel(saved.path, mlflow_run, logged)
+        with mlflow_errors():
+            client.log_model_artifacts(logged.model_id, str(saved.path))
+        _pause("uploaded")
+
+        created_at, created_by = utcnow(), who()
+        tags = _version_tags(record, saved, metrics, check, git, created_by)
+        with registry_lock(uri), mlflow_errors():
+            from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+            client.log_outputs(mlflow_run, [LoggedModelOutput(logged.model_id, step=0)])
+            ensure_registered_model(client, name)
+            mv = client.create_model_version(
+                name,
+                source=logged.artifact_location,
+                run_id=mlflow_run,
+                tags=tags,
+                description=description or "",
+                model_id=logged.model_id,
+            )
+            version = state["version"] = int(mv.version)
+            _pause("registered")
+            header = _card_header(name, version, created_at, created_by, record, git, saved, check)
+            card = build_card(header, description, record)
+            client.update_model_version(name, str(version), description=card)
+            record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
+            moves = []
+            for alias in aliases:
+                before = current_alias_version(client, name, alias)
+                client.set_registered_model_alias(name, alias, str(version))
+                moves.append(
+                    record_event(
+                        client,
+                        name,
+                        "alias-set",
+                        alias=alias,
+                        from_version=before,
+                        to_version=version,
+                    )
+                )
+            client.set_terminated(mlflow_run, "FINISHED")
     card_file = tmp / "MODEL_CARD.md"
     card_file.write_text(card, encoding="utf-8")
     with mlflow_errors():
@@ -232,19 +222,25 @@ def _start_mlflow_run(client, uri, record, name, git, metrics) -> tuple[str, Any
     now = int(time.time() * 1000)
     params = [Param(str(k), _text(v)[:6000]) for k, v in (record.get("parameters") or {}).items()]
     numeric = [Metric(str(k), float(v), now, 0) for k, v in metrics.items() if _is_number(v)]
-    with registry_lock(uri), mlflow_errors():
-        experiment = ensure_experiment(client, uri)
-        tags = run_tags(record, git, name)
-        run = client.create_run(experiment, tags=tags, run_name=tags["mlflow.runName"])
-        run_id = run.info.run_id
-        for i in range(0, max(len(params), len(numeric)), 100):
-            client.log_batch(run_id, metrics=numeric[i : i + 100], params=params[i : i + 100])
-        logged = client.create_logged_model(
-            experiment,
-            name=name,
-            source_run_id=run_id,
-            tags={"mlops.run_id": str(record["id"])},
-        )
+    run_id = logged = None
+    try:
+        with registry_lock(uri), mlflow_errors():
+            experiment = ensure_experiment(client, uri)
+            tags = run_tags(record, git, name)
+            run = client.create_run(experiment, tags=tags, run_name=tags["mlflow.runName"])
+            run_id = run.info.run_id
+            for i in range(0, max(len(params), len(numeric)), 100):
+                client.log_batch(run_id, metrics=numeric[i : i + 100], params=params[i : i + 100])
+            logged = client.create_logged_model(
+                experiment,
+                name=name,
+                source_run_id=run_id,
+                tags={"mlops.run_id": str(record["id"])},
+            )
+    except BaseException:
+        if run_id is not None:  # never leave it RUNNING (outside the lock: flock is not reentrant)
+            _abandon(client, uri, run_id, logged)
+        raise
     return run_id, logged
 
 
@@ -260,15 +256,30 @@ def _log_run_files(client: Any, run_id: str, record: dict[str, Any]) -> None:
             client.log_artifact(run_id, report)
 
 
-def _abandon(client: Any, uri: str, run_id: str, logged: Any) -> None:
+@contextmanager
+def _ended_on_failure(client: Any, uri: str, run_id: str, logged: Any) -> Iterator[dict]:
+    """Whatever fails (or interrupts) the publish from here on, the MLflow run does not stay
+    RUNNING: without a version it is abandoned; with one (``state["version"]``), only
+    marked FAILED (the version still refers to it)."""
+    state: dict[str, Any] = {"version": None}
+    try:
+        yield state
+    except BaseException:
+        _abandon(client, uri, run_id, logged, delete=state["version"] is None)
+        raise
+
+
+def _abandon(client: Any, uri: str, run_id: str, logged: Any, delete: bool = True) -> None:
     """A refused publish leaves no live run or model behind."""
     from mlflow.entities import LoggedModelStatus
 
     try:
         with registry_lock(uri):
-            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            if delete and logged is not None:
+                client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
             client.set_terminated(run_id, "FAILED")
-            client.delete_run(run_id)
+            if delete:
+                client.delete_run(run_id)
     except Exception:  # noqa: BLE001 - best effort; the refusal is what matters
         pass
 

@@ -10,17 +10,32 @@ from typing import Any
 
 from .kernels import KernelSlot
 
+ERROR_MARKER = "papermill-error-cell-tag"  # papermill's tag on the cells it adds on failure
+
 
 @dataclass
 class StepError:
-    """Why a step failed: the user's cell (0-based, None for our own cells), ename, evalue."""
+    """Why a step failed: the user's cell (0-based, None for our own cells), ename, evalue,
+    and which of our generated cells failed (``mlops.generated`` of the cell), if one did."""
 
     cell: int | None
     ename: str
     evalue: str
+    generated: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell, "ename": self.ename, "evalue": self.evalue}
+        return {
+            "cell": self.cell,
+            "ename": self.ename,
+            "evalue": self.evalue,
+            "generated": self.generated,
+        }
+
+
+SYSTEM_EXIT = (
+    "sys.exit() stops the step before its outputs are saved: a step must run to its end "
+    "(raise an exception to make it fail)"
+)
 
 
 class StepTimeout(Exception):
@@ -32,11 +47,13 @@ def execute_step_notebook(
     nb: Any,
     output_path: Path,
     log_path: Path,
-    parameters: dict[str, Any],
     timeout: float | None,
     cancelled: threading.Event,
 ) -> StepError | None:
-    """Run ``nb`` in ``slot``'s kernel, writing the executed notebook; None on success."""
+    """Run ``nb`` in ``slot``'s kernel, writing the executed notebook; None on success.
+
+    Parameters are not passed to papermill: ``nb`` already holds them as literals in its
+    ``injected-parameters`` cell (see :mod:`.stepnb`), so cell indices need no shifting."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -58,10 +75,9 @@ def execute_step_notebook(
         timer.start()
     try:
         with open(log_path, "w", encoding="utf-8") as log:
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 nb,
                 str(output_path),
-                parameters=parameters or None,
                 engine_name=ENGINE_NAME,
                 kernel_name=slot.kernel_name,
                 progress_bar=False,
@@ -70,15 +86,18 @@ def execute_step_notebook(
                 stderr_file=log,
                 km=slot.km,
             )
-        return None
+        return _unfinished(executed)
     except PapermillExecutionError as exc:
-        return StepError(_source_cell(nb, exc.cell_index), exc.ename, _first_line(exc.evalue))
+        cell, generated = _failed_cell(output_path, nb, exc.cell_index)
+        return StepError(cell, exc.ename, _first_line(exc.evalue), generated)
     except Exception as exc:  # noqa: BLE001 - dead kernel, timeout, cancellation, ZMQ errors
-        cell = _running_cell(output_path)
+        cell, generated = _running_cell(output_path)
         if timed_out.is_set():
-            error = StepError(cell, "StepTimeout", f"the step ran longer than {timeout:g} s")
+            error = StepError(
+                cell, "StepTimeout", f"the step ran longer than {timeout:g} s", generated
+            )
         elif cancelled.is_set():
-            error = StepError(cell, "Cancelled", "the run was cancelled")
+            error = StepError(cell, "Cancelled", "the run was cancelled", generated)
         else:
             name = type(exc).__name__
             detail = _first_line(str(exc)) or "the kernel stopped"
@@ -89,7 +108,7 @@ def execute_step_notebook(
                 )
                 if slot.startup_problem():
                     name, detail = "KernelEnvironmentError", slot.startup_problem()
-            error = StepError(cell, name, detail)
+            error = StepError(cell, name, detail, generated)
         _mark_error(output_path, error)
         slot.kill()
         return error
@@ -103,10 +122,47 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _source_cell(nb: Any, index: int | None) -> int | None:
-    if index is None or index >= len(nb.cells):
-        return None
-    return nb.cells[index].metadata.get("mlops", {}).get("source_cell")
+def _origin(cell: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(user's cell index, None) for the user's cells, (None, role) for generated ones."""
+    meta = cell.get("metadata", {})
+    mlops = meta.get("mlops")
+    if mlops is None:  # not from our step notebook: papermill's own insertions
+        tags = meta.get("tags", [])
+        return None, "injected-parameters" if "injected-parameters" in tags else None
+    return mlops.get("source_cell"), mlops.get("generated")
+
+
+def _failed_cell(output_path: Path, nb: Any, index: int | None) -> tuple[int | None, str | None]:
+    """Map papermill's cell index (in the notebook it executed) back to its origin.
+
+    The executed notebook is the reference (papermill adds error-marker cells to the copy
+    it writes: they are skipped); the generated notebook is the fallback if it is unreadable.
+    """
+    try:
+        executed = json.loads(output_path.read_text(encoding="utf-8"))["cells"]
+        cells = [c for c in executed if ERROR_MARKER not in c.get("metadata", {}).get("tags", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        cells = list(nb.cells)
+    if index is None or not 0 <= index < len(cells):
+        return None, None
+    return _origin(cells[index])
+
+
+def _unfinished(executed: Any) -> StepError | None:
+    """A step that papermill ran "successfully" but that stopped early: ``sys.exit(0)``
+    (which papermill accepts) or anything else that kept the last (save) cell from running."""
+    for cell in executed.cells:
+        exited = any(
+            o.get("output_type") == "error" and o.get("ename") == "SystemExit"
+            for o in cell.get("outputs", [])
+        )
+        if exited or cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            cell_index, generated = _origin(cell)
+            return StepError(cell_index, "SystemExit", SYSTEM_EXIT, generated)
+    last = executed.cells[-1] if executed.cells else {}
+    if last.get("metadata", {}).get("papermill", {}).get("status") not in (None, "completed"):
+        return StepError(None, "StepIncomplete", "the step stopped before its outputs were saved")
+    return None
 
 
 def _last_started(nb: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,14 +175,14 @@ def _last_started(nb: dict[str, Any]) -> dict[str, Any] | None:
     return started[-1] if started else None
 
 
-def _running_cell(output_path: Path) -> int | None:
-    """The user's cell that was executing when the kernel went away, from papermill's marks."""
+def _running_cell(output_path: Path) -> tuple[int | None, str | None]:
+    """The cell that was executing when the kernel went away, from papermill's marks."""
     try:
         nb = json.loads(output_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return None, None
     cell = _last_started(nb)
-    return None if cell is None else cell.get("metadata", {}).get("mlops", {}).get("source_cell")
+    return (None, None) if cell is None else _origin(cell)
 
 
 def _mark_error(output_path: Path, error: StepError) -> None:

@@ -27,6 +27,11 @@ def _specs() -> dict[str, Path]:
     return found
 
 
+def find_spec(name: str) -> Path | None:
+    """The kernel.json of kernel ``name`` (None for the native kernel without one)."""
+    return _specs().get(name.lower())
+
+
 def check_kernel(name: str, notebook: str) -> None:
     """Raise :class:`InvalidInput` unless kernel ``name`` is installed and is a Python kernel."""
     specs = _specs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -75,6 +76,7 @@ def run_pipeline(
     step_timeout: float | None = None,
     report: str = "background",
     on_event: Event | None = None,
+    refresh: list[str] | None = None,
 ) -> Run:
     """Run the pipeline of the notebook at ``path`` and return the run.
 
@@ -84,7 +86,8 @@ def run_pipeline(
     report in a detached process), ``"sync"`` or ``"none"``. Raises
     :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
     Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
-    run has status ``cancelled``.
+    run has status ``cancelled``. ``refresh`` names steps to re-run (with their dependents)
+    even when cached.
     """
     from ..compiler import compile_notebook
 
@@ -96,14 +99,24 @@ def run_pipeline(
     check_kernel(pipeline.kernel, notebook.name)
     if jobs is not None and jobs < 1:
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
-    if step_timeout is not None and step_timeout <= 0:
-        raise InvalidInput(f"--step-timeout must be positive, got {step_timeout}")
+    if step_timeout is not None and not 0 < step_timeout <= threading.TIMEOUT_MAX:
+        raise InvalidInput(
+            f"--step-timeout must be a number of seconds > 0 and at most "
+            f"{threading.TIMEOUT_MAX:.0f}, got {step_timeout}"
+        )
+    names = [s.name for s in pipeline.steps]
+    for name in refresh or []:
+        if name not in names:
+            raise InvalidInput(
+                f"--refresh {name}: {notebook.name} has no step {name!r} (steps: {', '.join(names)})"
+            )
     options = Options(
         jobs=jobs or os.cpu_count() or 1,
         use_cache=use_cache,
         isolate=isolate,
         step_timeout=step_timeout,
         cwd=str(notebook.parent),
+        refresh=tuple(refresh or ()),
     )
     db = Store.open(resolve_store(store))
     run_id = db.create_run(
@@ -116,6 +129,7 @@ def run_pipeline(
             "cache": use_cache,
             "isolate": isolate,
             "step_timeout": step_timeout,
+            "refresh": list(refresh or []),
         },
         git=git_info(str(notebook)),
     )
@@ -163,6 +177,7 @@ def _finalize(
         entry = (manifest or {}).get("example")
         if entry is not None:
             example = {**pipeline.example, "artifact": entry["path"], "type": entry["type"]}
+    _settle_steps(db, run_id, status, scheduler)
     db.update_run(
         run_id,
         status=status,
@@ -173,6 +188,28 @@ def _finalize(
         example=example,
         environment=environment,
     )
+
+
+def _settle_steps(db: Store, run_id: str, status: str, scheduler: Scheduler) -> None:
+    """The invariant of a finished run: no step is left queued or running, whatever ended
+    the run (a failure, a cancel, an exception in the scheduler or in an event callback).
+    Queued steps become skipped; running ones failed."""
+    error = {
+        "cell": None,
+        "ename": "Cancelled" if status == "cancelled" else "RunEnded",
+        "evalue": f"the run ended ({status}) while this step was running",
+        "generated": None,
+    }
+    for name, step in db.get_run(run_id)["steps"].items():
+        fields: dict[str, Any] = {}
+        if step["status"] == "queued":
+            fields = {"status": "skipped"}
+        elif step["status"] == "running":
+            fields = {"status": "failed", "finished_at": utcnow(), "error": error}
+        if fields:
+            # the store is written before listeners hear of it; a failing listener is ignored
+            with contextlib.suppress(Exception):
+                scheduler.record_step(name, fields.pop("status"), **fields)
 
 
 def _lower_priority() -> None:

@@ -21,9 +21,10 @@ from typing import Any
 
 from ..compiler import normalize_code
 from ..compiler.pipeline import Pipeline, Step
-from ..serialization import clean_stale, failure, staging_path, wait_for
-from .cache import step_key
+from ..serialization import STAGING_ROOT, clean_stale, failure, staging_path, wait_for
+from .cache import key_of, key_parts, what_changed
 from .execute import StepError, execute_step_notebook
+from .freshness import stale_reason
 from .kernels import KernelSlot
 from .stepnb import StepPlan, build_step_notebook
 from .store import Store, utcnow
@@ -38,6 +39,7 @@ class Options:
     isolate: bool
     step_timeout: float | None
     cwd: str
+    refresh: tuple[str, ...] = ()  # re-run these steps and their dependents (``--refresh``)
 
 
 @dataclass
@@ -50,6 +52,8 @@ class StepState:
     slot: KernelSlot | None = None
     plan: StepPlan | None = None
     loaded: dict[str, str] = field(default_factory=dict)
+    parts: dict[str, str] = field(default_factory=dict)  # the cache key's parts
+    reason: str | None = None  # why the step ran or was cached
 
 
 class Scheduler:
@@ -87,6 +91,20 @@ class Scheduler:
         self._unsaved: dict[str, tuple[list[str], KernelSlot | None, dict[str, Any]]] = {}
         for metric, step in pipeline.metric_steps.items():
             self._metric_steps.setdefault(step, []).append(metric)
+        self._refreshed = self._with_dependents(options.refresh)
+        self._environment: str | None = None
+
+    def _with_dependents(self, names: tuple[str, ...]) -> dict[str, str]:
+        """Steps that ``--refresh`` re-runs, with the refreshed step each one follows."""
+        forced: dict[str, str] = {}
+        for step in self.pipeline.steps:  # topological order
+            if step.name in names:
+                forced[step.name] = step.name
+            else:
+                origin = next((forced[u] for u in step.upstream if u in forced), None)
+                if origin is not None:
+                    forced[step.name] = origin
+        return forced
 
     # -- planning ----------------------------------------------------------------------------
     def _consumer_map(self) -> dict[str, dict[str, list[str]]]:
@@ -114,7 +132,12 @@ class Scheduler:
         return entries
 
     def _key(self, step: Step, inputs: dict[str, dict[str, Any]]) -> str:
-        return step_key(
+        if self._environment is None:
+            from .kernelenv import fingerprint
+
+            self._environment = fingerprint(self.pipeline.kernel, self.store.root / "kernel-envs")
+        self.states[step.name].parts = parts = key_parts(
+            environment=self._environment,
             code=[normalize_code(s) for s in step.sources],
             setup=self._setup_code,
             parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
@@ -124,6 +147,7 @@ class Scheduler:
             example=self._example_for(step),
             kernel=self.pipeline.kernel,
         )
+        return key_of(parts)
 
     def _outputs(self, step: Step) -> list[str]:
         outputs = list(step.outputs)
@@ -193,7 +217,11 @@ class Scheduler:
             upstream = [self.states[u].status for u in step.upstream]
             if any(s in ("failed", "skipped") for s in upstream):
                 pending.remove(name)
-                self._set(name, "skipped")
+                bad = next(
+                    u for u in step.upstream if self.states[u].status in ("failed", "skipped")
+                )
+                self.states[name].reason = f"step {bad} {self.states[bad].status}"
+                self._set(name, "skipped", manifest=self._why(name))
                 progressed = True
                 continue
             if not all(s in ("succeeded", "cached") for s in upstream):
@@ -201,8 +229,8 @@ class Scheduler:
             inputs = self._input_entries(step)
             key = self._key(step, inputs)
             self.states[name].key = key
-            if self.options.use_cache and step.cache:
-                hit = self.store.cache_lookup(key)
+            if self.states[name].reason is None:
+                hit, self.states[name].reason = self._cache_decision(step, key)
                 if hit is not None:
                     pending.remove(name)
                     self._cached(step, hit)
@@ -216,6 +244,28 @@ class Scheduler:
             futures[pool.submit(self._execute, step, slot, inputs)] = name
             progressed = True
         return progressed
+
+    def _cache_decision(self, step: Step, key: str) -> tuple[dict[str, Any] | None, str]:
+        """A usable cache entry (or None) and why the step is cached or must run."""
+        if not self.options.use_cache:
+            return None, "--no-cache"
+        if not step.cache:
+            return None, "cache:disabled"
+        if step.name in self._refreshed:
+            origin = self._refreshed[step.name]
+            return None, "--refresh" if origin == step.name else f"--refresh {origin} (upstream)"
+        hit = self.store.cache_lookup(key)
+        if hit is None:
+            previous = self.store.previous_key_parts(self.run_id, step.name)
+            if previous is None:
+                return None, "no cache entry (first run of this step)"
+            return None, what_changed(previous, self.states[step.name].parts) or "no cache entry"
+        stale, refreshed = stale_reason(hit["manifest"], self.options.cwd, step.cache_ttl)
+        if stale is not None:
+            return None, stale
+        if refreshed:
+            self.store.cache_refresh_reads(key, hit["manifest"]["reads"])
+        return hit, f"cached from run {hit['run_id']}"
 
     def _slot_for(self, step: Step, inputs: dict[str, dict[str, Any]]) -> KernelSlot | None:
         """An idle kernel holding most of the step's inputs (with ``--isolate``: an idle
@@ -291,6 +341,7 @@ class Scheduler:
             environment=self._is_model_step(step),
             artifacts=str(self.store.artifacts),
             manifest=str(self.run_dir / f"{step.name}.manifest.json"),
+            watch=(self.options.cwd, self._not_data(), self._declared_reads(step)),
         )
         state.plan = plan
         state.started = time.monotonic()
@@ -303,10 +354,23 @@ class Scheduler:
             nb,
             self.run_dir / f"{step.name}.ipynb",
             self.run_dir / f"{step.name}.log",
-            plan.parameters,
             self.options.step_timeout,
             self.cancelled,
         )
+
+    def _not_data(self) -> list[str]:
+        """Folders whose files are never a step's data: the store and the staging area."""
+        return [str(self.store.root), str(STAGING_ROOT)]
+
+    def _declared_reads(self, step: Step) -> list[str]:
+        """The step's ``reads:`` paths, resolved against the notebook's folder."""
+        return [os.path.join(self.options.cwd, os.path.expanduser(p)) for p in step.reads]
+
+    def _why(self, name: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The step row's manifest: the kernel's, plus why the step ran and its key parts."""
+        state = self.states[name]
+        parts = {"key_parts": state.parts} if state.parts else {}
+        return {**(manifest or {}), "reason": state.reason, **parts}
 
     def _finish(self, name: str, future: Future[StepError | None]) -> None:
         state = self.states[name]
@@ -319,7 +383,8 @@ class Scheduler:
         duration = time.monotonic() - state.started if state.started else 0.0
         notebook = str(self.run_dir / f"{name}.ipynb")
         if error is None:
-            manifest = json.loads(Path(state.plan.manifest).read_text(encoding="utf-8"))
+            manifest, error = _read_manifest(state.plan)
+        if error is None:
             state.manifest = manifest
             if slot is not None:
                 slot.holds.update({v: e["digest"] for v, e in manifest["outputs"].items()})
@@ -336,7 +401,7 @@ class Scheduler:
                 "finished_at": utcnow(),
                 "duration_s": round(duration, 3),
                 "notebook": notebook,
-                "manifest": manifest,
+                "manifest": self._why(name, manifest),
                 "cache_key": state.key,
             }
             if pending:  # consumers may start (they read the staging copy); the record
@@ -353,6 +418,7 @@ class Scheduler:
                 duration_s=round(duration, 3),
                 notebook=notebook,
                 error=error.to_dict(),
+                manifest=self._why(name),
                 cache_key=state.key,
             )
         if slot is not None:
@@ -385,7 +451,7 @@ class Scheduler:
                 "the run was cancelled" if self.cancelled.is_set() else "its kernel stopped"
             )
             error = StepError(
-                None, "OutputNotSaved", f"output {variable!r} was not saved ({reason})"
+                None, "OutputNotSaved", f"output {variable!r} was not saved ({reason})", "outputs"
             )
             self.states[name].error = error
             failed = True
@@ -439,9 +505,13 @@ class Scheduler:
             duration_s=0.0,
             notebook=hit["notebook"],
             cached_from=hit["run_id"],
-            manifest=hit["manifest"],
+            manifest=self._why(step.name, hit["manifest"]),
             cache_key=state.key,
         )
+
+    def record_step(self, name: str, status: str, **fields: Any) -> None:
+        """Set a step's status in memory, in the store and for listeners."""
+        self._set(name, status, **fields)
 
     def _set(self, name: str, status: str, **fields: Any) -> None:
         self.states[name].status = status
@@ -449,6 +519,21 @@ class Scheduler:
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
         self.on_event("step", name, info)
+
+
+def _read_manifest(plan: StepPlan | None) -> tuple[dict[str, Any], StepError | None]:
+    """The manifest the step's save cell wrote; a step that ended without one failed."""
+    try:
+        assert plan is not None
+        return json.loads(Path(plan.manifest).read_text(encoding="utf-8")), None
+    except (AssertionError, OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        return {}, StepError(
+            None,
+            "StepIncomplete",
+            f"the step ended without saving its outputs ({reason})",
+            "outputs",
+        )
 
 
 def _pending_paths(manifest: dict[str, Any]) -> list[str]:

@@ -1,10 +1,16 @@
 """Generated step notebooks: what papermill executes for one step.
 
-A step notebook holds, in order: the setup cells, a ``parameters`` cell with the defaults
-of the parameters the step reads (papermill injects the run's values after it), a cell
-loading the step's inputs, the step's own cells (tags and sources untouched), and a cell
-saving its outputs, metrics and example. Cell metadata ``mlops.source_cell`` maps each
-cell back to the user's notebook.
+A step notebook holds, in order: a prelude cell (``exit()`` then fails the step), a cell
+that starts recording the files the step reads (:mod:`jupyter_mlops.kernel_reads`; the
+saving cell collects them into the manifest), a ``parameters`` cell with the defaults of the
+parameters the step reads and an ``injected-parameters`` cell with the run's values
+(papermill's layout, written here as pure literals: see :mod:`.literals`), the setup cells
+(they may read parameters), a cell loading the step's inputs, the step's own cells (tags and
+sources untouched), and a cell saving its outputs, metrics and example. Cell metadata
+``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for generated
+cells, which ``mlops.generated`` names: ``prelude``, ``reads``, ``parameters``,
+``injected-parameters``, ``inputs``, ``outputs``). Generated cells depend on no name a user
+can rebind (not even ``globals``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..compiler.pipeline import Pipeline, Step
+from ..jsonsafe import json_safe
+from .literals import assignments
 
 
 @dataclass
@@ -30,15 +38,20 @@ class StepPlan:
     environment: bool
     artifacts: str
     manifest: str
+    watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
 
 
-def _code_cell(source: str, tags: list[str], source_cell: int | None) -> Any:
+def _code_cell(
+    source: str, tags: list[str], source_cell: int | None, generated: str | None = None
+) -> Any:
     import nbformat
 
     cell = nbformat.v4.new_code_cell(source)
     if tags:
         cell.metadata["tags"] = tags
     cell.metadata["mlops"] = {"source_cell": source_cell}
+    if generated:
+        cell.metadata["mlops"]["generated"] = generated
     return cell
 
 
@@ -57,19 +70,51 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
     nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
     cells = nb.cells
+    cells.append(
+        _code_cell(
+            "from _jupyter_mlops_kernel.kernel_io import begin_step as _mlops_begin_step\n"
+            "_mlops_begin_step()",
+            ["mlops-prelude"],
+            None,
+            "prelude",
+        )
+    )
+    if plan.watch is not None:  # record the files the step reads (setup cells included)
+        cells.append(
+            _code_cell(
+                "from _jupyter_mlops_kernel.kernel_reads import start as _mlops_watch_reads\n"
+                f"_mlops_watch_reads(*{plan.watch!r})",
+                ["mlops-reads"],
+                None,
+                "reads",
+            )
+        )
+    if plan.parameters:
+        defaults = {name: pipeline.parameters[name]["default"] for name in plan.parameters}
+        lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
+        cells.append(
+            _code_cell("\n".join(lines + assignments(defaults)), ["parameters"], None, "parameters")
+        )
+        lines = ["# Parameters"]
+        cells.append(
+            _code_cell(
+                "\n".join(lines + assignments(plan.parameters)),
+                ["injected-parameters"],
+                None,
+                "injected-parameters",
+            )
+        )
+        nb.metadata["papermill"] = {"parameters": json_safe(plan.parameters)}
     for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
-    if plan.parameters:
-        lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
-        lines += [f"{name} = {pipeline.parameters[name]['default']!r}" for name in plan.parameters]
-        cells.append(_code_cell("\n".join(lines), ["parameters"], pipeline.parameters_cell))
     if plan.inputs:
         cells.append(
             _code_cell(
                 "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
-                f"_mlops_load_inputs(globals(), {plan.inputs!r})",
+                f"_mlops_load_inputs(None, {plan.inputs!r})",
                 ["mlops-inputs"],
                 None,
+                "inputs",
             )
         )
     for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
@@ -78,7 +123,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
         _code_cell(
             "from _jupyter_mlops_kernel.kernel_io import save_outputs as _mlops_save_outputs\n"
             "_mlops_save_outputs(\n"
-            "    globals(),\n"
+            "    None,\n"
             f"    step={plan.step.name!r},\n"
             f"    outputs={plan.outputs!r},\n"
             f"    consumers={plan.consumers!r},\n"
@@ -90,6 +135,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             ")",
             ["mlops-outputs"],
             None,
+            "outputs",
         )
     )
     return nb

@@ -347,6 +347,26 @@ class Store:
                 (key, run_id, step, notebook, json.dumps(manifest), utcnow()),
             )
 
+    def cache_refresh_reads(self, key: str, reads: dict[str, Any]) -> None:
+        """Save re-verified stats of a cache entry's reads (same content, newer mtimes)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cache SET manifest = json_set(manifest, '$.reads', json(?)) WHERE key = ?",
+                (json.dumps(reads), key),
+            )
+
+    def previous_key_parts(self, run_id: str, step: str) -> dict[str, str] | None:
+        """The cache-key parts of ``step``'s last execution in an earlier run of the same
+        notebook (to say what changed), or None."""
+        rows = self._query(
+            "SELECT s.manifest FROM steps s JOIN runs r ON r.id = s.run_id"
+            " WHERE r.notebook = (SELECT notebook FROM runs WHERE id = ?) AND s.name = ?"
+            " AND s.run_id != ? AND s.manifest LIKE '%\"key_parts\"%'"
+            " ORDER BY r.created_at DESC, r.rowid DESC LIMIT 1",
+            (run_id, step, run_id),
+        )
+        return json.loads(rows[0]["manifest"]).get("key_parts") if rows else None
+
     # -- reading -----------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run record (see README: ``jupyter mlops run --json``)."""
@@ -398,6 +418,7 @@ class Store:
                 "started_at": step["started_at"],
                 "finished_at": step["finished_at"],
                 "cached_from": step["cached_from"],
+                "reason": manifest.get("reason"),
                 "outputs": {v: e["digest"] for v, e in manifest.get("outputs", {}).items()},
             }
         run_dir = self.run_dir(row["id"])
