@@ -27,8 +27,9 @@ class MlopsExtension(ExtensionApp):
     store = Unicode(
         "",
         config=True,
-        help="Store folder for runs and artifacts (default: $JUPYTER_MLOPS_STORE or "
-        "<server root>/.mlops).",
+        help="Store folder for runs and artifacts (default: $JUPYTER_MLOPS_STORE, else per "
+        "notebook the nearest .mlops in its folder or above, else a new one at the top of the "
+        "git work tree or in the server root).",
     )
     registry_uri = Unicode(
         "",
@@ -47,9 +48,16 @@ class MlopsExtension(ExtensionApp):
             store=self.store or None,
             registry_uri=self.registry_uri or None,
             root_dir=root_dir,
+            store_how="server setting MlopsExtension.store",
         )
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mlops")
-        self.log.info("jupyter_mlops %s: store %s", __version__, self.service.store)
+        location = self.service.location
+        self.log.info(
+            "jupyter_mlops %s: store %s (%s)", __version__, self.service.store,
+            location.how if location else "",
+        )  # fmt: skip
+        for message in location.warnings if location else ():
+            self.log.warning("jupyter_mlops: %s", message)
 
     def initialize_handlers(self) -> None:
         from .handlers import route_table

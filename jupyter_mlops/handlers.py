@@ -51,12 +51,14 @@ def _reason(exc: MlopsError) -> str:
 
 
 class InfoHandler(MlopsHandler):
-    """``GET /mlops/api/info`` → ``{"version", "store", "registry_uri"}``."""
+    """``GET /mlops/api/info[?path=NB]`` → ``{"version", "store", "store_how", "registry_uri",
+    "registry_how", "mlflow_env", "warnings", ...}`` (for notebook NB when given)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json(await self.call("info"))
+        path = self.get_query_argument("path", "") or None
+        self.write_json(await self.call("info", path))
 
 
 class CompileHandler(MlopsHandler):

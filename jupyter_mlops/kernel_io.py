@@ -10,13 +10,16 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import time
+import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from . import kernel_reads
-from .serialization import CorruptArtifact, SerializationError, dump, load
+from .serialization import CorruptArtifact, SerializationError, _readable, dump, load
 
 
 class PassError(Exception):
@@ -42,9 +45,12 @@ def begin_step() -> None:
         shell.ask_exit = _refuse_exit
 
 
-# variable -> (digest, object) for values this kernel loaded or produced; a later step in the
-# same kernel reuses a variable only while the name is still bound to that very object.
-_RESIDENT: dict[str, tuple[str, Any]] = {}
+# Values the last step in this kernel produced: variable -> (digest, reference, step number).
+# Held weakly where the type allows (``del big_df`` in a later step frees it) and forgotten
+# as soon as the next step starts, so nothing here outlives its usefulness.
+_RESIDENT: dict[str, tuple[str, Callable[[], Any], int, str]] = {}  # ..., artifact path
+_STEPS = 0  # steps started in this kernel
+_CLEAN: set[str] | None = None  # names bound before the previous step's inputs were
 
 
 def _caller_namespace() -> dict[str, Any]:
@@ -53,31 +59,79 @@ def _caller_namespace() -> dict[str, Any]:
     return sys._getframe(2).f_globals
 
 
-def load_inputs(namespace: dict[str, Any] | None, inputs: dict[str, tuple[str, str]]) -> None:
+def load_inputs(
+    namespace: dict[str, Any] | None,
+    inputs: dict[str, tuple[str, str]],
+    keep: Iterable[str] = (),
+) -> None:
     """Bind each input ``{name: (digest, path)}`` into ``namespace`` (None: the caller's).
 
-    A value already in this kernel (produced or loaded by an earlier step, and still
-    bound to the same object) is reused instead of being read again.
+    An input is the value at the end of its producing step, whatever ran in this kernel
+    since: a value is reused without reading it again only when the step that ran just
+    before in this kernel produced it, it has that digest, the name is still bound to that
+    very object, and it is safely written (no code has been able to change it since it was
+    hashed). Anything else is loaded from its artifact, so a change a step made that the
+    compiler could not see (a helper mutating its argument) never reaches another step.
+
+    Names that earlier steps bound in this kernel are removed first (except ``keep``, this
+    step's parameters, and the kernel's own names), as a fresh kernel would not have them.
     """
+    global _STEPS, _CLEAN
     if namespace is None:
         namespace = _caller_namespace()
-    for name, (digest, path) in inputs.items():
+    reuse: dict[str, Any] = {}
+    for name, (digest, _path) in inputs.items():
         resident = _RESIDENT.get(name)
-        if (
-            resident is not None
-            and resident[0] == digest
-            and namespace.get(name, _MISSING) is resident[1]
-        ):
+        if resident is None or resident[0] != digest or resident[2] != _STEPS:
             continue
-        try:
-            value = load(path, digest)  # checks the bytes against the digest first
-        except CorruptArtifact as exc:
-            raise CorruptArtifact(f"input {name!r}: {exc}") from None
-        namespace[name] = value
-        _RESIDENT[name] = (digest, value)
+        value = resident[1]()
+        if value is not None and namespace.get(name, _MISSING) is value:
+            reuse[name] = value
+    if reuse:  # background writes must be complete before the step may change (an alias of) it
+        for _digest, _ref, _step, written in _RESIDENT.values():
+            _readable(Path(written))
+    _RESIDENT.clear()
+    _STEPS += 1
+    if _CLEAN is not None:
+        for name in set(namespace) - _CLEAN - set(keep):
+            if not _KERNEL_NAME.fullmatch(name):
+                del namespace[name]
+    _CLEAN = set(namespace)
+    for name, (digest, path) in inputs.items():
+        if name in reuse:
+            namespace[name] = reuse.pop(name)
+        else:
+            try:
+                namespace[name] = load(path, digest)  # checks the bytes against the digest
+            except CorruptArtifact as exc:
+                raise CorruptArtifact(f"input {name!r}: {exc}") from None
+
+
+# IPython's and ours: _, __, _i, _ii, _i3, _3, _oh, _ih, _dh, dunders, _mlops_*
+_KERNEL_NAME = re.compile(r"_+|_i{1,3}|_i?\d+|_[oid]h|__\w+__|_mlops\w*")
+
+
+def _reference(value: Any) -> Callable[[], Any]:
+    """A weak reference when the type allows it, else a strong one."""
+    try:
+        return weakref.ref(value)
+    except TypeError:
+        return lambda: value
 
 
 _MISSING = object()
+
+
+def read_secrets(namespace: dict[str, Any] | None, path: str) -> None:
+    """Bind the secret parameters from their private file, and delete it."""
+    if namespace is None:
+        namespace = _caller_namespace()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            namespace.update(json.load(fh))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def save_outputs(
@@ -100,6 +154,14 @@ def save_outputs(
     if namespace is None:
         namespace = _caller_namespace()
     record: dict[str, Any] = {"outputs": {}, "metrics": {}, "example": None, "environment": None}
+    if example is not None:  # first: the expression is user code, outputs are hashed after it
+        try:
+            sample = eval(example, namespace)  # noqa: S307 - the user's own `example:` expression
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's expression
+            raise PassError(
+                f"the example input 'example:{example}' failed at the end of step {step!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
     for name in outputs:
         if name not in namespace:
             # Conditionally bound and not bound this time: the consumer gets a clear NameError.
@@ -107,7 +169,8 @@ def save_outputs(
         value = namespace[name]
         try:
             record["outputs"][name] = dump(value, artifacts, background=True)
-            _RESIDENT[name] = (record["outputs"][name]["digest"], value)
+            entry = record["outputs"][name]
+            _RESIDENT[name] = (entry["digest"], _reference(value), _STEPS, entry["path"])
         except SerializationError as exc:
             users = ", ".join(repr(s) for s in consumers.get(name, [])) or "a later step"
             raise PassError(
@@ -124,14 +187,7 @@ def save_outputs(
         record["metrics"][name] = _metric_value(name, namespace[name], step)
     if example is not None:
         try:
-            value = eval(example, namespace)  # noqa: S307 - the user's own `example:` expression
-        except Exception as exc:  # noqa: BLE001 - any failure of the user's expression
-            raise PassError(
-                f"the example input 'example:{example}' failed at the end of step {step!r}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        try:
-            record["example"] = dump(value, artifacts)
+            record["example"] = dump(sample, artifacts)
         except SerializationError as exc:
             raise PassError(
                 f"the example input {example!r} of type {exc.type_name} cannot be saved: "

@@ -15,7 +15,7 @@ from ._version_info import __version__
 from .errors import InvalidInput, NotFound
 from .service_registry import RegistryOperations
 from .service_runs import RunOperations
-from .settings import resolve_registry_uri, resolve_store
+from .settings import StoreLocation, locate_registry, locate_store, mlflow_env_line
 
 
 @dataclass
@@ -30,6 +30,10 @@ class MlopsService(RunOperations, RegistryOperations):
     registry_uri: str
     root_dir: Path | None = None
     _extra: dict[str, Any] = field(default_factory=dict)
+    location: StoreLocation | None = None
+    registry_how: str = ""
+    explicit_registry: str | None = None
+    store_how: str = "--store"
 
     @classmethod
     def create(
@@ -37,10 +41,35 @@ class MlopsService(RunOperations, RegistryOperations):
         store: str | os.PathLike[str] | None = None,
         registry_uri: str | None = None,
         root_dir: str | os.PathLike[str] | None = None,
+        *,
+        store_how: str = "--store",
     ) -> MlopsService:
+        """The service for commands without a notebook: the store is found from the current
+        directory (the server: its root), unless ``store`` or ``$JUPYTER_MLOPS_STORE`` name it."""
         root = Path(root_dir).resolve() if root_dir is not None else None
-        store_path = resolve_store(store, cwd=str(root) if root else None)
-        return cls(store_path, resolve_registry_uri(store_path, registry_uri), root)
+        location = locate_store(store, cwd=root, how_explicit=store_how)
+        registry = locate_registry(location.path, registry_uri)
+        return cls(
+            location.path, registry.uri, root, location=location, registry_how=registry.how,
+            explicit_registry=registry_uri, store_how=store_how,
+        )  # fmt: skip
+
+    def for_notebook(self, notebook: Path | None) -> MlopsService:
+        """The service whose store is found from ``notebook``'s folder (the server may hold
+        notebooks of several projects); itself when the store was given explicitly."""
+        if notebook is None or (self.location is not None and self.location.explicit):
+            return self
+        location = locate_store(start=notebook.parent, cwd=self.root_dir, how_explicit="")
+        registry = locate_registry(location.path, self.explicit_registry)
+        return MlopsService(
+            location.path, registry.uri, self.root_dir, location=location,
+            registry_how=registry.how, explicit_registry=self.explicit_registry,
+            store_how=self.store_how,
+        )  # fmt: skip
+
+    def store_for(self, notebook: str | None) -> Path:
+        """The store of ``notebook`` (a path as the surface received it)."""
+        return self.for_notebook(self.notebook_path(notebook) if notebook else None).store
 
     # -- paths -------------------------------------------------------------------------------
     def notebook_path(self, path: str) -> Path:
@@ -69,12 +98,22 @@ class MlopsService(RunOperations, RegistryOperations):
         return resolved
 
     # -- info --------------------------------------------------------------------------------
-    def info(self) -> dict[str, Any]:
-        """Version and where runs and models are kept."""
+    def info(self, notebook: str | None = None) -> dict[str, Any]:
+        """Version and where runs and models are kept (for ``notebook`` when given), how
+        that was decided, and how to make plain MLflow see the same registry."""
+        service = self.for_notebook(self.notebook_path(notebook) if notebook else None)
+        location = service.location
+        registry = locate_registry(service.store, service.explicit_registry, warn=False)
         return {
             "version": __version__,
-            "store": str(self.store),
-            "registry_uri": self.registry_uri,
+            "notebook": str(self.notebook_path(notebook)) if notebook else None,
+            "store": str(service.store),
+            "store_how": location.how if location else "",
+            "store_exists": service.store.is_dir(),
+            "registry_uri": service.registry_uri,
+            "registry_how": service.registry_how,
+            "mlflow_env": mlflow_env_line(service.registry_uri),
+            "warnings": [*(location.warnings if location else ()), *registry.warnings],
         }
 
     # -- compile -----------------------------------------------------------------------------

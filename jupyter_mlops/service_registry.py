@@ -5,9 +5,13 @@ The heavy lifting lives in :mod:`jupyter_mlops.registry`; MLflow is imported on 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from .errors import NotFound
+
+_SLOW = object()  # the fast path could not answer
 
 
 class RegistryOperations:
@@ -16,10 +20,28 @@ class RegistryOperations:
     store: Path
     registry_uri: str
 
-    def _registry_client(self) -> Any:
-        from .registry.client import open_client
+    def _registry_client(self, name: str | None = None) -> Any:
+        """The MLflow client of an existing registry: a missing local registry is
+        :class:`NotFound` naming it (and model ``name``), and nothing is created."""
+        from .registry.client import open_registry_client
+        from .registry.fastread import require_registry
 
-        return open_client(self.registry_uri)
+        require_registry(self.registry_uri, self.store, name)
+        return open_registry_client(self.registry_uri)
+
+    def _fast(self, read: Callable[[Any], Any]) -> Any:
+        """``read(db)`` on the embedded registry without MLflow, or ``_SLOW`` when the fast
+        path cannot answer (server URI, unknown schema revision)."""
+        from .registry.fastread import Unavailable, connect
+
+        try:
+            with connect(self.registry_uri) as db:
+                return read(db)
+        except Unavailable:
+            return _SLOW
+
+    def _no_model(self, name: str) -> NotFound:
+        return NotFound(f"no registered model {name!r} in the registry {self.registry_uri}")
 
     def publish(
         self,
@@ -35,16 +57,38 @@ class RegistryOperations:
         a name made from the run's notebook file name)."""
         from .registry.publishing import publish_run
 
+        target = self
+        if notebook:
+            target = self.for_notebook(self.notebook_path(notebook))  # type: ignore[attr-defined]
         return publish_run(
-            self.store, self.registry_uri, run_id, name, description=description,
+            target.store, target.registry_uri, run_id, name, description=description,
             aliases=aliases, require=require, must_beat=must_beat, notebook=notebook,
         )  # fmt: skip
 
     def models(self, name: str | None = None) -> list[dict[str, Any]] | dict[str, Any]:
         """All registered models (list) or one (dict), versions newest first."""
+        from .registry import fastread
+
+        db_file = fastread.sqlite_file(self.registry_uri)
+        if name is None and db_file is not None and not db_file.exists():
+            return []  # nothing published yet; the listing creates nothing
+        if name is None:
+            found = self._fast(fastread.list_models)
+        else:
+            self._registry_client_check(name)
+            found = self._fast(lambda db: fastread.describe_model(db, name) or self._no_model(name))
+            if isinstance(found, NotFound):
+                raise found
+        if found is not _SLOW:
+            return found
         from .registry.catalog import list_models
 
-        return list_models(self._registry_client(), name)
+        return list_models(self._registry_client(name), name)
+
+    def _registry_client_check(self, name: str | None) -> None:
+        from .registry.fastread import require_registry
+
+        require_registry(self.registry_uri, self.store, name)
 
     def set_alias(self, name: str, alias: str, version: int | str) -> dict[str, Any]:
         """Point ``alias`` of ``name`` at ``version``; returns the history event."""
@@ -52,16 +96,40 @@ class RegistryOperations:
         from .registry.publishing import validate_names
 
         validate_names(name, [alias])
-        return set_alias(self._registry_client(), self.registry_uri, name, alias, version)
+        self._registry_client_check(name)
+        self._fast(lambda db: self._check_version(db, name, version))  # fail before MLflow loads
+        return set_alias(self._registry_client(name), self.registry_uri, name, alias, version)
+
+    def _check_version(self, db: Any, name: str, version: int | str) -> None:
+        from .registry import fastread
+
+        if not fastread.model_exists(db, name):
+            raise self._no_model(name)
+        if str(version).isdigit() and not fastread.version_exists(db, name, int(version)):
+            raise NotFound(f"model {name!r} has no version {version}")
 
     def delete_alias(self, name: str, alias: str) -> dict[str, Any]:
         """Remove ``alias`` from ``name``; returns the history event."""
         from .registry.catalog import delete_alias
 
-        return delete_alias(self._registry_client(), self.registry_uri, name, alias)
+        return delete_alias(self._registry_client(name), self.registry_uri, name, alias)
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every publish and alias move of ``name``, oldest first."""
+        from .registry import fastread
+
+        self._registry_client_check(name)
+
+        def read(db: Any) -> Any:
+            if not fastread.model_exists(db, name):
+                return self._no_model(name)
+            return fastread.history_events(db, name)
+
+        found = self._fast(read)
+        if isinstance(found, NotFound):
+            raise found
+        if found is not _SLOW:
+            return found
         from .registry.catalog import history
 
-        return history(self._registry_client(), name)
+        return history(self._registry_client(name), name)

@@ -6,12 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import NotFound
+
 
 class RunOperations:
     """Mixin: uses ``self.store`` (Path) and ``self.notebook_path(path)``."""
 
     store: Path
     notebook_path: Callable[[str], Path]
+    for_notebook: Callable[[Path | None], Any]
 
     def run(
         self,
@@ -31,12 +34,13 @@ class RunOperations:
         """Run the notebook's pipeline to the end; return the run record."""
         from .runner import run_pipeline
 
+        notebook = self.notebook_path(path)
         run = run_pipeline(
-            self.notebook_path(path),
+            notebook,
             parameters,
             parameter_texts=parameter_texts,
             parameter_file=parameter_file,
-            store=self.store,
+            store=self.for_notebook(notebook).store,
             jobs=jobs,
             use_cache=use_cache,
             isolate=isolate,
@@ -51,15 +55,24 @@ class RunOperations:
         """Runs in the store, newest first (optionally of one notebook)."""
         from .runner.store import Store
 
-        nb = str(self.notebook_path(notebook)) if notebook else None
-        if not (self.store / "runs.db").is_file():
+        nb = self.notebook_path(notebook) if notebook else None
+        root = self.for_notebook(nb).store
+        if not (root / "runs.db").is_file():
             return []
-        with Store.open(self.store) as store:
-            return store.list_runs(nb, limit)
+        with Store.open(root) as store:
+            return store.list_runs(str(nb) if nb else None, limit)
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """One run record (``NotFound`` if there is none)."""
+    def get_run(self, run_id: str, notebook: str | None = None) -> dict[str, Any]:
+        """One run record, ``latest`` = the newest run (of ``notebook``); ``NotFound`` if there
+        is none."""
         from .runner.store import Store
 
-        with Store.open_existing(self.store) as store:
-            return store.get_run(run_id)
+        nb = self.notebook_path(notebook) if notebook else None
+        with Store.open_existing(self.for_notebook(nb).store) as store:
+            if run_id != "latest":
+                return store.get_run(run_id)
+            record = store.latest_run(str(nb) if nb else None, status=None)
+            if record is None:
+                where = f" of {notebook}" if notebook else ""
+                raise NotFound(f"no run{where} in store {store.root}")
+            return record

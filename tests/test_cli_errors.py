@@ -42,7 +42,19 @@ def test_registry_that_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     uri = f"sqlite:///{blocker}/sub/registry.db"
+    # reads never create a registry: nothing to list, a named lookup names where it looked
     proc = mlops("models", "--registry-uri", uri)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"no registered models in {uri}"
+    proc = mlops("models", "m", "--registry-uri", uri)
     assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: no registered model 'm': no model registry at {uri}")
+    # the first publish creates it: an uncreatable path is one line, exit 2
+    import registry_fixtures as rf
+
+    clf, X = rf.iris()
+    store = tmp_path / "store"
+    rec = rf.make_record(store, clf, X)
+    proc = rf.cli("publish", rec["id"], "--name", "m", "--store", str(store), "--registry-uri", uri)
+    assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"error: cannot use the registry at {uri}: ")
     assert "Traceback" not in proc.stderr

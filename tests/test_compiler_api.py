@@ -47,6 +47,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "inputs": {},
                 "outputs": ["data"],
                 "cache": True,
+                "inplace": [],
             },
             {
                 "name": "train",
@@ -55,6 +56,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "inputs": {"data": "load"},
                 "outputs": ["model", "total"],
                 "cache": False,
+                "inplace": [],
             },
         ],
         "metrics": ["total"],

@@ -26,7 +26,8 @@ def test_cli_help_and_version() -> None:
     assert version.stdout.strip() == jupyter_mlops.__version__
     helped = _run("mlops", "--help")
     assert helped.returncode == 0
-    for command in ("compile", "run", "runs", "show", "publish", "models", "alias", "history"):
+    for command in ("compile", "run", "runs", "show", "publish", "models", "alias", "history",
+                    "info"):  # fmt: skip
         assert f"\n{command}\n" in helped.stdout
     unknown = _run("mlops", "frobnicate")
     assert unknown.returncode == 2

@@ -141,17 +141,22 @@ def test_gates_refuse_and_create_nothing(store):
     assert svc.models() == []
     with pytest.raises(InvalidInput):
         svc.publish(rec["id"], "gated", require=["accuracy=>0.9"])
-    with pytest.raises(NotFound, match="no registered model"):
-        svc.publish(rec["id"], "gated", must_beat="champion:accuracy")
-    svc.publish(rec["id"], "gated", aliases=["champion"], require=["accuracy>=0.5", "rmse<3"])
+    # no registered model yet: the challenger wins, and the check says why
+    first = svc.publish(rec["id"], "gated", aliases=["champion"], require=["accuracy>=0.5",
+                        "rmse<3"], must_beat="champion:accuracy")  # fmt: skip
+    gate = first["checks"]["gates"][-1]
+    assert gate["passed"] and gate["note"] == "no version holds @champion yet"
     worse = rf.make_record(store, clf, X, {"accuracy": 0.7, "rmse": 1.0})
     with pytest.raises(GateRefused, match=r"0\.7.*version 1.*0\.8"):
         svc.publish(worse["id"], "gated", must_beat="champion:accuracy")
-    with pytest.raises(NotFound, match="no alias 'prod'"):
-        svc.publish(worse["id"], "gated", must_beat="prod:accuracy")
+    with pytest.raises(InvalidInput, match="no metric 'f1'"):
+        svc.publish(worse["id"], "gated", must_beat="prod:f1")
     assert [v["version"] for v in svc.models("gated")["versions"]] == [1]
+    # the model exists but no version holds @prod: passes too
+    r = svc.publish(worse["id"], "gated", must_beat="prod:accuracy")
+    assert r["version"] == 2 and r["checks"]["gates"][0]["note"] == "no version holds @prod yet"
     r = svc.publish(worse["id"], "gated", must_beat="champion:rmse:lower")
-    assert r["version"] == 2 and r["checks"]["gates"][0]["incumbent"] == 2.0
+    assert r["version"] == 3 and r["checks"]["gates"][0]["incumbent"] == 2.0
 
 
 def test_invalid_runs(store):

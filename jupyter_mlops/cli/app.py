@@ -41,6 +41,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyter_mlops.cli.registry_cmd.AliasApp",
         "Set or delete a model alias.",
     ),
+    "info": (
+        "jupyter_mlops.cli.info_cmd.InfoApp",
+        "Show which store and registry are used (and how to point plain MLflow at them).",
+    ),
     "history": (
         "jupyter_mlops.cli.registry_cmd.HistoryApp",
         "Show every publish and alias move of a model.",

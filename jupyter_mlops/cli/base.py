@@ -12,10 +12,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from traitlets.config import Application
 
 from ..errors import MlopsError
+from ..settings import MlopsWarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    """``warning: <message>`` on stderr for our warnings; the usual format for the rest."""
+    if issubclass(category, MlopsWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_show(message, category, filename, lineno, file, line)
+
+
+_default_show = warnings.showwarning
 
 
 class Subcommand(Application):
@@ -39,6 +52,7 @@ class Subcommand(Application):
         )
         self.add_arguments(parser)
         args = parser.parse_args(self.argv)
+        warnings.showwarning = _show_warning
         try:
             code = self.run(args)
             sys.stdout.flush()

@@ -34,6 +34,7 @@ class CompileApp(Subcommand):
         for warning in pipeline.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         out = [f"pipeline: {pipeline.notebook} (kernel {pipeline.kernel})", "steps:"]
+        changed = {s.name: set(s.inplace) for s in pipeline.steps}
         for step in pipeline.steps:
             cells = ", ".join(str(c + 1) for c in step.cells)
             flags = "" if step.cache else "  [cache disabled]"
@@ -43,14 +44,16 @@ class CompileApp(Subcommand):
             out.append(f"    after: {', '.join(step.upstream) or '-'}")
             by_source: dict[str, list[str]] = {}
             for var, source in step.inputs.items():
-                by_source.setdefault(source, []).append(var)
+                mark = " (changed in place)" if var in changed.get(source, ()) else ""
+                by_source.setdefault(source, []).append(var + mark)
             for source, names in by_source.items():
                 out.append(f"    from {source}: {', '.join(names)}")
             if step.params_read:
                 out.append(f"    parameters: {', '.join(step.params_read)}")
         out.append("parameters:" if pipeline.parameters else "parameters: -")
         for name, spec in pipeline.parameters.items():
-            out.append(f"  {name}: {spec['type']} = {_format(spec['default'])}")
+            secret = "  (secret)" if spec.get("secret") else ""
+            out.append(f"  {name}: {spec['type']} = {_format(spec['default'])}{secret}")
         metrics = [f"{m} (from {pipeline.metric_steps[m]})" for m in pipeline.metrics]
         out.append(f"metrics: {', '.join(metrics) or '-'}")
         for kind in ("model", "example"):

@@ -49,14 +49,20 @@ def _add_registry_options(parser: argparse.ArgumentParser, store: bool = True) -
                             "$JUPYTER_MLOPS_REGISTRY_URI, $MLFLOW_TRACKING_URI, or the "
                             "SQLite registry in the store)")  # fmt: skip
     if store and "--store" not in existing:
-        parser.add_argument("--store", help="run store folder (default: $JUPYTER_MLOPS_STORE "
-                            "or ./.mlops)")  # fmt: skip
+        from .run_cmd import STORE_HELP
+
+        parser.add_argument("--store", help=STORE_HELP)
 
 
 def _service(args: argparse.Namespace) -> Any:
     from ..service import MlopsService
 
     return MlopsService.create(store=args.store, registry_uri=args.registry_uri)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 version``, ``2 versions``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _print_json(value: Any) -> None:
@@ -88,11 +94,12 @@ class PublishApp(Subcommand):
         check = result["checks"]["deployability"]
         aliases = ", ".join(result["aliases"]) or "none"
         print(f"published {result['uri']} (aliases: {aliases}) from run {result['run_id']}")
-        predicted = (f", predicted {check.get('rows_out')} rows" if check.get("predicted")
-                     else "")  # fmt: skip
+        predicted = (f", predicted {plural(check.get('rows_out') or 0, 'row')}"
+                     if check.get("predicted") else "")  # fmt: skip
         print(f"deployability: loaded in a fresh process{predicted}")
         for gate in result["checks"]["gates"]:
-            print(f"gate passed: {gate['gate']} ({gate['value']:g})")
+            note = f"; {gate['note']}" if gate.get("note") else ""
+            print(f"gate passed: {gate['gate']} ({gate['value']:g}{note})")
         return 0
 
 
@@ -106,16 +113,18 @@ class ModelsApp(Subcommand):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        result = _service(args).models(args.name)
+        service = _service(args)
+        result = service.models(args.name)
         if args.json:
             _print_json(result)
             return 0
         models = [result] if isinstance(result, dict) else result
         if not models:
-            print("no registered models")
+            print(f"no registered models in {service.registry_uri}")
         for model in models:
             aliases = ", ".join(f"@{a}→v{v}" for a, v in model["aliases"].items())
-            print(f"{model['name']}  ({len(model['versions'])} versions) {aliases}".rstrip())
+            count = plural(len(model["versions"]), "version")
+            print(f"{model['name']}  ({count}) {aliases}".rstrip())
             for v in model["versions"]:
                 metrics = " ".join(f"{k}={val:.4g}" for k, val in sorted(v["metrics"].items()))
                 tags = " ".join(f"@{a}" for a in v["aliases"])

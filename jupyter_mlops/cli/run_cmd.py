@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, MlopsError
@@ -12,11 +13,15 @@ from ..service import MlopsService
 from .base import Subcommand
 from .progress import Progress, failure_lines, summary_table
 
+STORE_HELP = (
+    "store folder (default: $JUPYTER_MLOPS_STORE, else the nearest .mlops in the notebook's "
+    "(or current) folder or above, else a new one at the top of the git work tree or here; "
+    "`jupyter mlops info` shows it)"
+)
+
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", help="store folder (default: $JUPYTER_MLOPS_STORE or ./.mlops)", default=None
-    )
+    parser.add_argument("--store", help=STORE_HELP, default=None)
 
 
 class RunApp(Subcommand):
@@ -82,6 +87,9 @@ class RunApp(Subcommand):
         )
         progress.close()
         print(summary_table(record), file=sys.stderr)
+        if not record.get("report") and record["status"] != "cancelled" and record.get("run_dir"):
+            report = Path(record["run_dir"]) / "report.html"
+            print(f"report {report} (being written in the background)", file=sys.stderr)
         for line in failure_lines(record):
             print(f"error: {line}", file=sys.stderr)
         published, refused = None, None
@@ -202,20 +210,70 @@ class RunsApp(Subcommand):
         parser.add_argument("--json", action="store_true")
 
     def run(self, args: argparse.Namespace) -> int:
-        records = MlopsService.create(store=args.store).runs(args.notebook)
+        service = MlopsService.create(store=args.store)
+        records = service.runs(args.notebook)
         if args.json:
             print(dumps([_public(r) for r in records], indent=2))
             return 0
         if not records:
             print("no runs")
+            print(f"(store {service.store_for(args.notebook)})", file=sys.stderr)
             return 0
-        for r in records:
-            metrics = " ".join(f"{k}={v}" for k, v in r["metrics"].items())
-            duration = f"{r['duration_s']:.1f}s" if r["duration_s"] is not None else "-"
-            print(
-                f"{r['id']}  {r['status']:<11} {duration:>7}  {r['notebook']}  {metrics}".rstrip()
-            )
+        print(runs_table(records))
         return 0
+
+
+def _defaults(notebook: str, cache: dict[str, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The notebook's current parameter defaults (None when it cannot be compiled)."""
+    if notebook not in cache:
+        try:
+            from ..compiler import compile_notebook
+
+            declared = compile_notebook(notebook).parameters
+            cache[notebook] = {name: p["default"] for name, p in declared.items()}
+        except Exception:  # noqa: BLE001 - a moved or broken notebook: show every parameter
+            cache[notebook] = None
+    return cache[notebook]
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) and " " not in value else dumps(value)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def runs_table(records: list[dict[str, Any]]) -> str:
+    """Runs as aligned columns under a header: the parameters that differ from the
+    notebook's defaults (all of them when it cannot be read) and the metrics."""
+    import os
+
+    cache: dict[str, dict[str, Any] | None] = {}
+    rows = [("run", "status", "seconds", "started", "notebook", "parameters", "metrics")]
+    for r in records:
+        defaults = _defaults(r["notebook"], cache)
+        params = " ".join(
+            f"{k}={_value(v)}"
+            for k, v in (r["parameters"] or {}).items()
+            if defaults is None or k not in defaults or defaults[k] != v
+        )
+        metrics = " ".join(f"{k}={_number(v)}" for k, v in (r["metrics"] or {}).items())
+        duration = f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "-"
+        started = (r.get("started_at") or r.get("created_at") or "-")[:19].replace("T", " ")
+        try:
+            notebook = os.path.relpath(r["notebook"])
+        except ValueError:
+            notebook = r["notebook"]
+        if notebook.startswith(".." + os.sep + ".."):
+            notebook = r["notebook"]
+        rows.append((r["id"], r["status"], duration, started, notebook, params or "-", metrics))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = []
+    for row in rows:
+        cells = [row[i].rjust(widths[i]) if i == 2 else row[i].ljust(widths[i]) for i in range(6)]
+        lines.append(("  ".join(cells) + "  " + row[6]).rstrip())
+    return "\n".join(lines)
 
 
 class ShowApp(Subcommand):
@@ -225,12 +283,14 @@ class ShowApp(Subcommand):
     description = "Show one run: steps, errors, metrics, model."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("run_id")
+        parser.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+        parser.add_argument("--notebook", help="with 'latest': newest run of this notebook")
         _store_option(parser)
         parser.add_argument("--json", action="store_true")
 
     def run(self, args: argparse.Namespace) -> int:
-        record = MlopsService.create(store=args.store).get_run(args.run_id)
+        service = MlopsService.create(store=args.store)
+        record = service.get_run(args.run_id, notebook=args.notebook)
         if args.json:
             print(dumps(_public(record), indent=2))
             return 0

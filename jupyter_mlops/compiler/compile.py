@@ -77,6 +77,11 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
         for message in tags.warnings:
             diag.warn(message, cell.index)
         role = tags.role
+        if tags.secrets and role != "parameters":
+            diag.error(
+                f"tag 'secret:{tags.secrets[0]}' belongs on the parameters cell",
+                cell.index,
+            )
         if role in ROLE_LABELS:
             for tag in tags.modifiers:
                 diag.error(
@@ -201,6 +206,23 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
             for line, message in errors:
                 diag.error(message, lay.parameters.index, "parameters", line)
             parameters = {p.name: {"default": p.default, "type": p.type} for p in params}
+            cell_tags = parse_tags(lay.parameters.tags)
+            for name in cell_tags.secrets:
+                if name not in parameters:
+                    diag.error(
+                        f"secret:{name}: '{name}' is not a parameter of this cell",
+                        lay.parameters.index,
+                        "parameters",
+                    )
+                elif parameters[name]["type"] != "str":
+                    diag.error(
+                        f"secret:{name}: a secret parameter must be a string "
+                        f'(e.g. {name} = ""), not {parameters[name]["type"]}',
+                        lay.parameters.index,
+                        "parameters",
+                    )
+                else:
+                    parameters[name]["secret"] = True
             # names of rejected parameters: known, so that steps reading them add no errors
             param_names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
@@ -345,6 +367,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],
+                inplace=sorted(state.flow.inplace & state.outputs) if state.flow else [],
             )
         )
     return Pipeline(

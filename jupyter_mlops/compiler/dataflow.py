@@ -7,6 +7,12 @@ Otherwise it is an error, unless the step itself may bind the name (conditional
 binding), the read is *soft* (a function body's global), or a ``from m import *``
 or a cell with a syntax error could have bound it. Taking a function or class
 from another step also takes the globals its body reads (recursively).
+
+A step that changes a received value in place in a way the compiler sees
+(``clf.fit(X, y)``, ``df["c"] = ...``, see :mod:`.flow`) produces that name, as in the
+notebook: later readers take the changed value from it. Modules, parameters and setup
+names are not values that flow between steps (a change to a parameter or a setup name
+stays in the step, with a warning).
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ class DataFlow:
         state = StepState(name)
         self.steps.append(state)
         self.current = len(self.steps) - 1
-        state.flow = flow = Flow(self._on_read)
+        state.flow = flow = Flow(self._on_read, on_mutate=self._on_mutate)
         for cell, tree in cells:
             if tree is None:
                 state.broken = True
@@ -139,6 +145,31 @@ class DataFlow:
         if name in BUILTINS or soft or name in flow.maybe or self._may_bind_anything(index):
             return
         self._error(flow, line, f"'{name}' is used but no earlier step defines it{self.note}")
+
+    def _on_mutate(self, flow: Flow, name: str, line: int | None) -> bool:
+        """Whether an in-place write of *name* makes the current step its producer."""
+        index = self.current
+        label = f"step '{self.steps[index].name}'"
+        if name in self.params or (name in self.setup.maybe and name not in self.setup.imports):
+            kind = "parameter" if name in self.params else "setup name"
+            self.diag.warn(
+                f"changes {kind} '{name}' in place; other steps still see the {kind}'s own "
+                "value (copy it into a new name to pass the change on)",
+                flow.cell,
+                label,
+                line,
+            )
+            return False
+        if name in self.setup.maybe:
+            return False
+        for j in range(index - 1, -1, -1):
+            earlier = self.steps[j].flow
+            assert earlier is not None
+            if name in earlier.maybe:
+                return name not in earlier.imports
+            if name in earlier.killed:
+                return False
+        return False
 
     def _use_function(
         self,

@@ -6,6 +6,12 @@ loops, ``try``, ``match``, short-circuit walruses, comprehension walruses). Ever
 read of a name that is not definitely bound at that point is reported to
 ``on_read(flow, name, line, soft)``; ``soft`` reads come from function bodies
 (they run later, when called) and never cause "undefined name" errors.
+
+An *in-place write* the compiler can see (``x[...] = v``, ``x.attr = v``, ``del x[k]``,
+``x[k] += v``, and a statement-level method call whose result is discarded,
+``clf.fit(X, y)`` / ``lst.append(3)``) is reported to ``on_mutate(flow, name)``; when it
+answers True the name counts as bound here (the step produces the changed value), and it
+is listed in :attr:`Flow.inplace`.
 """
 
 from __future__ import annotations
@@ -16,19 +22,79 @@ from collections.abc import Callable
 from .scopes import FuncInfo, bound_names, class_info, function_info, signature_expressions
 
 OnRead = Callable[["Flow", str, int | None, bool], None]
+OnMutate = Callable[["Flow", str, int | None], bool]
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+#: Methods known not to change their object: a statement ``x.head()`` is not an in-place
+#: write of ``x``. Any other method called on a name in a statement whose result is
+#: discarded counts as one (as does any call with ``inplace=True``).
+NON_MUTATING_METHODS = frozenset(
+    {
+        # display, inspection, plotting
+        *("head", "tail", "describe", "info", "show", "display", "print", "plot", "hist"),
+        *("boxplot", "scatter", "summary", "memory_usage", "explain", "pprint", "render"),
+        # copies and conversions
+        *("copy", "astype", "to_numpy", "tolist", "to_list", "to_dict", "to_frame", "to_string"),
+        *("to_html", "to_markdown", "to_latex", "to_records", "to_json", "to_csv", "to_parquet"),
+        *("to_excel", "to_pickle", "to_feather", "to_sql", "to_clipboard", "savefig", "save"),
+        # queries that return a new object
+        *("get", "keys", "values", "items", "index", "count", "sum", "mean", "median", "std"),
+        *("var", "min", "max", "any", "all", "isna", "isnull", "notna", "notnull", "unique"),
+        *("nunique", "value_counts", "corr", "cov", "groupby", "equals", "nlargest"),
+        *("nsmallest", "select_dtypes", "sample", "format", "join", "split", "startswith"),
+        *("endswith", "round", "abs"),
+        # estimators: using a fitted model does not change it
+        *("predict", "predict_proba", "predict_log_proba", "decision_function", "score"),
+        *("transform", "get_params", "get_feature_names_out"),
+    }
+)
+
+
+def _root_name(node: ast.expr) -> str | None:
+    """``x`` for ``x``, ``x.a``, ``x[i]``, ``x.a[i].b`` (no calls on the way)."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def mutated_by_call(node: ast.expr) -> str | None:
+    """The name a statement-level call changes in place, if any.
+
+    In a chain the first method called on the name decides: ``clf.fit(X, y).score(X, y)``
+    changes ``clf``; ``df.groupby("a").mean()`` and ``df.head().plot()`` change nothing.
+    ``inplace=True`` always counts, an explicit ``inplace=False`` never does.
+    """
+    if isinstance(node, ast.Await):
+        node = node.value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        receiver = node.func.value
+        if isinstance(receiver, ast.Call):
+            node = receiver
+            continue
+        flag = next((k.value for k in node.keywords if k.arg == "inplace"), None)
+        if isinstance(flag, ast.Constant) and not flag.value:
+            return None  # an explicit ``inplace=False``
+        if flag is None and node.func.attr in NON_MUTATING_METHODS:
+            return None
+        return _root_name(receiver)
+    return None
 
 
 class Flow:
     """Binding state of one module-level (or class-body) namespace."""
 
-    def __init__(self, on_read: OnRead, parent: Flow | None = None) -> None:
+    def __init__(
+        self, on_read: OnRead, parent: Flow | None = None, on_mutate: OnMutate | None = None
+    ) -> None:
         self.on_read = on_read
+        self.on_mutate = on_mutate
         self.parent = parent
         self.definite: set[str] = set()
         self.maybe: set[str] = set()
         self.funcs: dict[str, FuncInfo | None] = {}
         self.killed: set[str] = set()
+        self.inplace: set[str] = set()  # received names this step changes in place
+        self.imports: set[str] = set()  # names whose binding here is an import (a module)
         self.star_imports: list[tuple[int, int]] = []  # (cell, line)
         self.cell = -1
         self._depth = 0
@@ -51,10 +117,22 @@ class Flow:
         """Bind *name* (``maybe``: only on some paths)."""
         self.maybe.add(name)
         self.killed.discard(name)
+        self.inplace.discard(name)
+        self.imports.discard(name)
         if not maybe:
             self.definite.add(name)
         if info is not None or not maybe:
             self.funcs[name] = info
+
+    def mutate(self, name: str | None, line: int | None) -> None:
+        """An in-place write of *name* (already read): a received value becomes an output."""
+        if name is None or self.parent is not None or name in self.definite:
+            return  # class bodies aside; a value bound earlier in this step is local anyway
+        if self.on_mutate is not None and self.on_mutate(self, name, line):
+            self.maybe.add(name)
+            self.definite.add(name)
+            self.killed.discard(name)
+            self.inplace.add(name)
 
     def unbind(self, name: str) -> None:
         """``del name``: unconditional at top level, "maybe unbound" in a branch."""
@@ -136,6 +214,10 @@ class Flow:
             else:
                 self.expr(node.target)
                 self.expr(node.value)
+                self.mutate(_root_name(node.target), node.lineno)
+        elif isinstance(node, ast.Expr):
+            self.expr(node.value)
+            self.mutate(mutated_by_call(node.value), node.lineno)
         elif isinstance(node, ast.AnnAssign):
             if node.value is not None:
                 self.expr(node.value)
@@ -150,12 +232,14 @@ class Flow:
                     self.unbind(target.id)
                 else:
                     self.expr(target)
+                    self.mutate(_root_name(target), node.lineno)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "*":
                     self.root().star_imports.append((self.cell, node.lineno))
                 else:
                     self.bind(alias.asname or alias.name.split(".")[0])
+                    self.imports.add(alias.asname or alias.name.split(".")[0])
         elif isinstance(node, ast.If):
             self.expr(node.test)
             self._branches([node.body, node.orelse])
@@ -244,9 +328,11 @@ class Flow:
             self.target(node.value, maybe)
         elif isinstance(node, ast.Attribute):
             self.expr(node.value)
+            self.mutate(_root_name(node), getattr(node, "lineno", None))
         elif isinstance(node, ast.Subscript):
             self.expr(node.value)
             self.expr(node.slice)
+            self.mutate(_root_name(node), getattr(node, "lineno", None))
 
     def expr(self, node: ast.AST, local: frozenset[str] = frozenset(), maybe: bool = False) -> None:
         """Report the reads of an expression; *local*: enclosing comprehension variables."""

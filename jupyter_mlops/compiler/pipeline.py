@@ -21,6 +21,9 @@ class Step:
     params_read: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # original cell text, magics untouched
     prev: list[str] = field(default_factory=list)  # explicit ``prev:`` dependencies
+    inplace: list[str] = field(
+        default_factory=list
+    )  # outputs that are received values changed in place
     cache_ttl: float | None = None  # seconds a cache entry stays usable (``cache:ttl=``)
     reads: list[str] = field(default_factory=list)  # ``reads:`` paths, notebook-relative
 
@@ -33,6 +36,7 @@ class Step:
             "inputs": dict(self.inputs),
             "outputs": list(self.outputs),
             "cache": self.cache,
+            "inplace": list(self.inplace),
             **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
             **({"reads": list(self.reads)} if self.reads else {}),
         }

@@ -1,7 +1,8 @@
 """Cell tags: the vocabulary, its aliases, and parsing one cell's tags.
 
 A cell has at most one *role* (``parameters``, ``setup``, ``skip``, ``metrics``,
-``step``) plus step modifiers (``prev:``, ``model:``, ``example:``, ``cache:``, ``reads:``).
+``step``) plus step modifiers (``prev:``, ``model:``, ``example:``, ``cache:``, ``reads:``),
+and on the parameters cell ``secret:NAME`` (parameter NAME is secret).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PREFIXES = {
     "model": "model",
     "example": "example",
     "cache": "cache",
+    "secret": "secret",
     "reads": "reads",
 }
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -54,6 +56,7 @@ class CellTags:
     model: str | None = None
     example: str | None = None
     cache_disabled: bool = False
+    secrets: list[str] = field(default_factory=list)  # ``secret:NAME`` (parameters cell only)
     cache_ttl: float | None = None  # seconds, from cache:ttl=DURATION
     ttl_text: str | None = None
     reads: list[str] = field(default_factory=list)  # reads:PATH (relative to the notebook)
@@ -133,6 +136,13 @@ def parse_tags(tags: list[str]) -> CellTags:
                 result.errors.append(f"malformed tag '{tag}': expected example:EXPRESSION")
             else:
                 result.example = value
+        elif kind == "secret":
+            if not value.isidentifier():
+                result.errors.append(
+                    f"malformed tag '{tag}': expected secret:PARAMETER (a Python name)"
+                )
+            elif value not in result.secrets:
+                result.secrets.append(value)
         elif kind == "cache":
             if value == "disabled":
                 result.cache_disabled = True

@@ -20,8 +20,13 @@ def _ms_to_iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _where(client: Any) -> str:
+    uri = getattr(client, "_registry_uri", None)
+    return f" in the registry {uri}" if uri else ""
+
+
 def get_registered_model(client: Any, name: str) -> Any:
-    with mlflow_errors(not_found=f"no registered model {name!r}"):
+    with mlflow_errors(not_found=f"no registered model {name!r}{_where(client)}"):
         return client.get_registered_model(name)
 
 
@@ -40,7 +45,7 @@ def resolve_version(
             return client.get_model_version(name, str(version))
     versions = _versions(client, name)
     if not versions:
-        raise NotFound(f"no registered model {name!r}")
+        raise NotFound(f"no registered model {name!r}{_where(client)}")
     return versions[0]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import InvalidInput, MlopsError, NotFound
+from .fastread import require_registry  # noqa: F401 - re-exported
 
 EXPERIMENT_NAME = "jupyter-mlops"
 _READY_SUFFIX = ".ready"
@@ -120,6 +121,38 @@ def open_client(uri: str) -> Any:
                     Path(str(sqlite_path(uri)) + _READY_SUFFIX).write_text("ok\n")
     _CLIENTS[uri] = client
     return client
+
+
+class _RegistryOnly:
+    """MLflow's registry client, without the tracking store ``MlflowClient`` builds at start
+    (about half of its start-up); tracking methods (``get_run``) fall through to the full
+    client, built on first use."""
+
+    def __init__(self, uri: str, inner: Any) -> None:
+        self._registry_uri = uri
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if hasattr(self._inner, name):
+            return getattr(self._inner, name)
+        return getattr(open_client(self._registry_uri), name)
+
+
+def open_registry_client(uri: str) -> Any:
+    """A client for registry operations (models, versions, aliases, tags) on an existing
+    registry; the full :func:`open_client` when the registry must be created first or when
+    MLflow's registry client is not available."""
+    if uri in _CLIENTS:
+        return _CLIENTS[uri]
+    if not _schema_ready(uri):
+        return open_client(uri)
+    import_mlflow()
+    try:
+        from mlflow.tracking._model_registry.client import ModelRegistryClient
+    except ImportError:  # a future MLflow without it: the public client
+        return open_client(uri)
+    with mlflow_errors():
+        return _RegistryOnly(uri, ModelRegistryClient(uri, uri))
 
 
 def error_code(exc: BaseException) -> str:

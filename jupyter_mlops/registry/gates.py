@@ -128,3 +128,17 @@ def check_must_beat(
         "incumbent_version": int(version),
         "passed": True,
     }
+
+
+def no_incumbent(gate: MustBeat, metrics: Mapping[str, Any]) -> dict:
+    """``--must-beat`` when no version holds ``gate.alias`` (or the model is new): the
+    challenger wins; the check records why."""
+    value = _metric(metrics, gate.metric, "the run")
+    return {
+        "gate": f"must-beat {gate}",
+        "value": value,
+        "incumbent": None,
+        "incumbent_version": None,
+        "passed": True,
+        "note": f"no version holds @{gate.alias} yet",
+    }

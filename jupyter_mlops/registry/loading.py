@@ -100,8 +100,9 @@ def load_model(
     """Load a published model as its native object (the estimator for sklearn models).
 
     ``name`` may be ``NAME``, ``NAME@ALIAS``, ``models:/NAME/VERSION`` or
-    ``models:/NAME@ALIAS``; without version or alias the newest version is loaded. Only
-    what the registry recorded at publish is trusted: the model file must match the
+    ``models:/NAME@ALIAS``; without version or alias the newest version is loaded. The store
+    is found from the current directory like the CLI finds it (nearest ``.mlops`` above).
+    Only what the registry recorded at publish is trusted: the model file must match the
     version's sha256 tag, skops loads trust only the tagged types, and a version the
     registry does not describe (not published by jupyter-mlops) is refused unless
     ``allow_pickle=True`` (loading it may run arbitrary code). :class:`UntrustedModel`
@@ -110,13 +111,15 @@ def load_model(
     import hashlib
 
     from ..kernel_models import loads_native
-    from ..settings import resolve_registry_uri, resolve_store
+    from ..settings import locate_registry, locate_store
     from .catalog import resolve_version
-    from .client import mlflow_errors, open_client
+    from .client import mlflow_errors, open_registry_client, require_registry
 
     model_name, version, alias = parse_model_ref(name, version, alias)
-    uri = resolve_registry_uri(resolve_store(store), registry_uri)
-    client = open_client(uri)
+    location = locate_store(store, how_explicit="store=")  # from the kernel's current directory
+    uri = locate_registry(location.path, registry_uri).uri
+    require_registry(uri, location.path, model_name)
+    client = open_registry_client(uri)
     mv = resolve_version(client, model_name, version, alias)
     label = f"model {mv.name!r} version {mv.version}"
     tags = mv.tags or {}

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import GateRefused
 from . import flavors
-from .catalog import METRICS_TAG, RUN_ID_TAG, current_alias_version, get_registered_model
+from .catalog import METRICS_TAG, RUN_ID_TAG, current_alias_version
 from .client import (
     ensure_experiment,
     ensure_registered_model,
@@ -38,7 +38,7 @@ from .client import (
     registry_lock,
 )
 from .deploy_check import ModelProcess, kernel_python
-from .gates import check_must_beat, check_requires, parse_must_beat, parse_require
+from .gates import check_must_beat, check_requires, no_incumbent, parse_must_beat, parse_require
 from .history import record_event
 from .loading import FORMAT_TAG, NATIVE_TAG, SHA256_TAG, TRUSTED_TYPES_TAG
 from .model_card import build_card, key_packages
@@ -84,6 +84,11 @@ def publish_run(
     check_publishable(record)
     metrics = {k: v for k, v in (record.get("metrics") or {}).items()}
     gates = check_requires(requires, metrics)
+    if beat is not None:
+        fast = _must_beat_fast(registry_uri, name, beat, metrics)  # refuse before MLflow loads
+        if fast is not None:
+            gates.append(fast)
+            beat = None
     python = kernel_python(record.get("environment"))
     saver, checker = ModelProcess(python), ModelProcess(python)
     try:
@@ -95,6 +100,26 @@ def publish_run(
     finally:
         saver.cancel()
         checker.cancel()
+
+
+def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | None:
+    """The ``--must-beat`` check read without MLflow (a missing local registry holds no
+    alias; the embedded registry through :mod:`.fastread`); None = ask the MLflow client."""
+    from .client import sqlite_path
+    from .fastread import Unavailable, alias_holder, connect
+
+    db_file = sqlite_path(uri)
+    if db_file is not None and not db_file.exists():
+        return no_incumbent(beat, metrics)
+    try:
+        with connect(uri) as db:
+            holder = alias_holder(db, name, beat.alias)
+    except Unavailable:
+        return None
+    if holder is None:
+        return no_incumbent(beat, metrics)
+    version, incumbent = holder
+    return check_must_beat(beat, metrics, incumbent, str(version))
 
 
 def _publish(record, tmp, processes, uri, name, description, aliases, gates, beat, metrics):
@@ -123,13 +148,17 @@ def _publish(record, tmp, processes, uri, name, description, aliases, gates, bea
 
     client = open_client(uri)
     if beat is not None:
-        get_registered_model(client, name)
-        from .catalog import resolve_version, version_metrics
+        from .catalog import version_metrics
 
-        incumbent = resolve_version(client, name, alias=beat.alias)
-        gates.append(
-            check_must_beat(beat, metrics, version_metrics(client, incumbent), incumbent.version)
-        )
+        holder = current_alias_version(client, name, beat.alias)
+        if holder is None:
+            gates.append(no_incumbent(beat, metrics))
+        else:
+            with mlflow_errors():
+                incumbent = client.get_model_version(name, str(holder))
+            gates.append(
+                check_must_beat(beat, metrics, version_metrics(client, incumbent), str(holder))
+            )
     git = record.get("git") or git_info(record.get("notebook"))
     mlflow_run, logged = _start_mlflow_run(client, uri, record, name, git, metrics)
     with _ended_on_failure(client, uri, mlflow_run, logged) as state:

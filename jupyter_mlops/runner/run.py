@@ -18,10 +18,11 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..registry.provenance import git_info
-from ..settings import resolve_store
+from ..settings import prepare_store, resolve_store
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .scheduler import Event, Options, Scheduler
+from .secrets import from_environment, redacted, secret_names
 from .store import Store, utcnow
 
 
@@ -96,6 +97,7 @@ def run_pipeline(
     values = dict(read_parameter_file(parameter_file)) if parameter_file else {}
     values.update(parameters or {})
     resolved = resolve_parameters(pipeline.parameters, values, parameter_texts)
+    from_environment(pipeline.parameters, resolved)  # secret:NAME given as env:VAR
     check_kernel(pipeline.kernel, notebook.name)
     if jobs is not None and jobs < 1:
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
@@ -118,11 +120,11 @@ def run_pipeline(
         cwd=str(notebook.parent),
         refresh=tuple(refresh or ()),
     )
-    db = Store.open(resolve_store(store))
+    db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
     run_id = db.create_run(
         str(notebook),
         file_sha256(notebook),
-        resolved,
+        redacted(resolved, secret_names(pipeline.parameters)),
         [s.name for s in pipeline.steps],
         {
             "jobs": options.jobs,

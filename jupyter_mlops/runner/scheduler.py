@@ -26,6 +26,14 @@ from .cache import key_of, key_parts, what_changed
 from .execute import StepError, execute_step_notebook
 from .freshness import stale_reason
 from .kernels import KernelSlot
+from .secrets import (
+    key_parameters,
+    redacted,
+    scrub_files,
+    scrub_text,
+    secret_names,
+    write_secrets_file,
+)
 from .stepnb import StepPlan, build_step_notebook
 from .store import Store, utcnow
 
@@ -86,6 +94,9 @@ class Scheduler:
         self._ipc_dir = tempfile.mkdtemp(prefix="jupyter-mlops-")
         self._retiring: list[KernelSlot] = []
         self._prewarmed = False
+        hidden = secret_names(pipeline.parameters)
+        self.secrets = {k: v for k, v in parameters.items() if k in hidden}
+        self._key_parameters = key_parameters(parameters, self.secrets, store.root)
         self._metric_steps: dict[str, list[str]] = {}
         # steps whose outputs are still being written: recorded 'succeeded' once they exist
         self._unsaved: dict[str, tuple[list[str], KernelSlot | None, dict[str, Any]]] = {}
@@ -140,7 +151,9 @@ class Scheduler:
             environment=self._environment,
             code=[normalize_code(s) for s in step.sources],
             setup=self._setup_code,
-            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            parameters={
+                p: self._key_parameters[p] for p in step.params_read if p in self.parameters
+            },
             inputs={var: entry["digest"] for var, entry in inputs.items()},
             outputs=self._outputs(step),
             metrics=self._metric_steps.get(step.name, []),
@@ -194,6 +207,8 @@ class Scheduler:
                 if self._slot_count:
                     clean_stale(self.store.artifacts)  # what killed writers left behind
                 self.store.forget_kernels(self.run_id)
+                if self.secrets:  # the kernels' own logs
+                    scrub_files(self.run_dir.glob("*.log"), self.secrets.values())
                 self._store_deferred_cache()
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
@@ -330,9 +345,11 @@ class Scheduler:
         """Worker thread: build the step notebook and run it in ``slot``."""
         state = self.states[step.name]
         state.slot = slot
+        values = {p: self.parameters[p] for p in step.params_read if p in self.parameters}
+        hidden = {k: v for k, v in values.items() if k in self.secrets}
         plan = StepPlan(
             step=step,
-            parameters={p: self.parameters[p] for p in step.params_read if p in self.parameters},
+            parameters=redacted(values, hidden),
             inputs={var: (e["digest"], e["path"]) for var, e in inputs.items()},
             outputs=self._outputs(step),
             consumers=self._consumers[step.name],
@@ -341,6 +358,7 @@ class Scheduler:
             environment=self._is_model_step(step),
             artifacts=str(self.store.artifacts),
             manifest=str(self.run_dir / f"{step.name}.manifest.json"),
+            secrets=write_secrets_file(self._ipc_dir, step.name, hidden) if hidden else None,
             watch=(self.options.cwd, self._not_data(), self._declared_reads(step)),
         )
         state.plan = plan
@@ -349,7 +367,7 @@ class Scheduler:
         if self.cancelled.is_set():
             return StepError(None, "Cancelled", "the run was cancelled")
         nb = build_step_notebook(self.pipeline, plan)
-        return execute_step_notebook(
+        error = execute_step_notebook(
             slot,
             nb,
             self.run_dir / f"{step.name}.ipynb",
@@ -357,10 +375,17 @@ class Scheduler:
             self.options.step_timeout,
             self.cancelled,
         )
+        if self.secrets:  # whatever the step printed or raised shows <secret> instead
+            paths = [self.run_dir / f"{step.name}.ipynb", self.run_dir / f"{step.name}.log"]
+            scrub_files(paths, self.secrets.values())
+            if error is not None:
+                error.evalue = scrub_text(error.evalue, self.secrets.values())
+        return error
 
     def _not_data(self) -> list[str]:
-        """Folders whose files are never a step's data: the store and the staging area."""
-        return [str(self.store.root), str(STAGING_ROOT)]
+        """Folders whose files are never a step's data: the store, the staging area, and the
+        run's private folder (secrets files)."""
+        return [str(self.store.root), str(STAGING_ROOT), self._ipc_dir]
 
     def _declared_reads(self, step: Step) -> list[str]:
         """The step's ``reads:`` paths, resolved against the notebook's folder."""
@@ -386,9 +411,8 @@ class Scheduler:
             manifest, error = _read_manifest(state.plan)
         if error is None:
             state.manifest = manifest
-            if slot is not None:
-                slot.holds.update({v: e["digest"] for v, e in manifest["outputs"].items()})
-                slot.holds.update({v: d for v, (d, _p) in state.plan.inputs.items()})
+            if slot is not None:  # the kernel reuses only what the step that ran last produced
+                slot.holds = {v: e["digest"] for v, e in manifest["outputs"].items()}
             pending = _pending_paths(manifest)
             if slot is not None:
                 slot.pending.extend(pending)
@@ -411,6 +435,8 @@ class Scheduler:
                 self._set(name, "succeeded", **fields)
         else:
             state.error = error
+            if slot is not None:
+                slot.holds = {}
             self._set(
                 name,
                 "failed",

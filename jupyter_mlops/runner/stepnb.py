@@ -9,7 +9,7 @@ parameters the step reads and an ``injected-parameters`` cell with the run's val
 sources untouched), and a cell saving its outputs, metrics and example. Cell metadata
 ``mlops.source_cell`` maps each cell back to the user's notebook (``None`` for generated
 cells, which ``mlops.generated`` names: ``prelude``, ``reads``, ``parameters``,
-``injected-parameters``, ``inputs``, ``outputs``). Generated cells depend on no name a user
+``injected-parameters``, ``secrets``, ``inputs``, ``outputs``). Generated cells depend on no name a user
 can rebind (not even ``globals``).
 """
 
@@ -39,6 +39,7 @@ class StepPlan:
     artifacts: str
     manifest: str
     watch: tuple[str, list[str], list[str]] | None = None  # kernel_reads.start arguments
+    secrets: str | None = None  # private file with the secret parameters' values
 
 
 def _code_cell(
@@ -57,6 +58,10 @@ def _code_cell(
 
 def _tags(pipeline: Pipeline, index: int) -> list[str]:
     return list(pipeline.nb["cells"][index].get("metadata", {}).get("tags", []))
+
+
+def _default(spec: dict[str, Any]) -> Any:
+    return "<secret>" if spec.get("secret") else spec["default"]
 
 
 def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
@@ -90,7 +95,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             )
         )
     if plan.parameters:
-        defaults = {name: pipeline.parameters[name]["default"] for name in plan.parameters}
+        defaults = {name: _default(pipeline.parameters[name]) for name in plan.parameters}
         lines = ["# Parameters this step reads (defaults; the run's values are injected below)"]
         cells.append(
             _code_cell("\n".join(lines + assignments(defaults)), ["parameters"], None, "parameters")
@@ -105,18 +110,28 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             )
         )
         nb.metadata["papermill"] = {"parameters": json_safe(plan.parameters)}
-    for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
-        cells.append(_code_cell(source, _tags(pipeline, index), index))
-    if plan.inputs:
+    if plan.secrets:  # the injected cell shows them as <secret>; the values come from a file
         cells.append(
             _code_cell(
-                "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
-                f"_mlops_load_inputs(None, {plan.inputs!r})",
-                ["mlops-inputs"],
+                "from _jupyter_mlops_kernel.kernel_io import read_secrets as _mlops_read_secrets\n"
+                f"_mlops_read_secrets(None, {plan.secrets!r})",
+                ["mlops-secrets"],
                 None,
-                "inputs",
+                "secrets",
             )
         )
+    for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
+        cells.append(_code_cell(source, _tags(pipeline, index), index))
+    # always (also with no inputs): it clears what earlier steps left in a shared kernel
+    cells.append(
+        _code_cell(
+            "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
+            f"_mlops_load_inputs(None, {plan.inputs!r}, keep={list(plan.parameters)!r})",
+            ["mlops-inputs"],
+            None,
+            "inputs",
+        )
+    )
     for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     cells.append(
