@@ -110,6 +110,14 @@ def _process_start(pid: int) -> str | None:
         return "?"
 
 
+def _intact(entry: dict[str, Any]) -> bool:
+    """The artifact exists with its recorded size (its digest is checked when loaded)."""
+    try:
+        return os.stat(entry["path"]).st_size == entry.get("size", -1) or "size" not in entry
+    except OSError:
+        return False
+
+
 class Store:
     """A run store folder. Use :meth:`open`; methods are safe to call from several threads."""
 
@@ -146,9 +154,14 @@ class Store:
 
     @classmethod
     def _open(cls, root: Path) -> Store:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "artifacts").mkdir(exist_ok=True)
-        (root / "runs").mkdir(exist_ok=True)
+        from ..serialization import UnsafeFolder, clean_stale, private_dir
+
+        try:  # owner-only, and ours: a store shared between OS users is not supported
+            for folder in (root, root / "artifacts", root / "runs"):
+                private_dir(folder)
+        except UnsafeFolder as exc:
+            raise InvalidInput(f"cannot use the store: {exc}") from None
+        clean_stale(root / "artifacts")  # temporary files of writers that died
         store = cls(root)
         with store.transaction() as db:
             for statement in SCHEMA.split(";"):
@@ -319,10 +332,10 @@ class Store:
             return None
         row = rows[0]
         manifest = json.loads(row["manifest"])
-        paths = [e["path"] for e in manifest.get("outputs", {}).values()]
+        entries = list(manifest.get("outputs", {}).values())
         if manifest.get("example"):
-            paths.append(manifest["example"]["path"])
-        if not all(os.path.exists(p) for p in paths):
+            entries.append(manifest["example"])
+        if not all(_intact(e) for e in entries):
             return None
         return {"run_id": row["run_id"], "notebook": row["notebook"], "manifest": manifest}
 
