@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kernel_reads
-from .serialization import SerializationError, _readable, dump, load
+from .serialization import CorruptArtifact, SerializationError, _readable, dump, load
 
 
 class PassError(Exception):
@@ -97,11 +97,14 @@ def load_inputs(
             if not _KERNEL_NAME.fullmatch(name):
                 del namespace[name]
     _CLEAN = set(namespace)
-    for name, (_digest, path) in inputs.items():
+    for name, (digest, path) in inputs.items():
         if name in reuse:
             namespace[name] = reuse.pop(name)
         else:
-            namespace[name] = load(path)
+            try:
+                namespace[name] = load(path, digest)  # checks the bytes against the digest
+            except CorruptArtifact as exc:
+                raise CorruptArtifact(f"input {name!r}: {exc}") from None
 
 
 # IPython's and ours: _, __, _i, _ii, _i3, _3, _oh, _ih, _dh, dunders, _mlops_*

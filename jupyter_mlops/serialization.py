@@ -8,16 +8,22 @@ only the standard library at module level. Formats, chosen by type:
 - ``pickle``: everything else through cloudpickle (protocol 5), so functions and classes
   defined in the notebook travel by value.
 
-Files are written to a temporary name and renamed, and their sha256 digest is computed
-while writing, in parallel chunks for large buffers.
+Files are written to a temporary name (``.tmp-<pid>-…``, so a dead writer's leftovers can be
+told apart and removed) and renamed, and their sha256 digest is computed while writing, in
+parallel chunks for large buffers. Loading verifies the digest before anything is
+deserialized (an artifact's file name is its digest). Store and staging folders are
+owner-only (0700) and must belong to the current user.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import mmap
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +35,34 @@ from typing import Any
 FORMAT_VERSION = 1
 NPY_MAGIC = b"\x93NUMPY"
 _CHUNK = 64 * 1024 * 1024
+
+
+class UnsafeFolder(Exception):
+    """A store or staging folder that another user owns or can access."""
+
+
+def private_dir(path: str | os.PathLike[str], create: bool = True) -> Path:
+    """``path`` as an owner-only folder (created 0700; an existing one of ours is tightened).
+
+    Raises :class:`UnsafeFolder` if it is not a real folder owned by the current user:
+    sharing a store or staging folder between OS users is not supported.
+    """
+    path = Path(path)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeFolder(f"{path} is not a folder (a symbolic link or a file is not accepted)")
+    if info.st_uid != os.getuid():
+        raise UnsafeFolder(
+            f"{path} belongs to another user (uid {info.st_uid}); jupyter-mlops folders must be "
+            "private to one user: use a store of your own (teams share an MLflow server)"
+        )
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 class SerializationError(Exception):
@@ -62,6 +96,56 @@ def _digest(buffers: list[memoryview]) -> str:
     return "t" + hashlib.sha256(b"".join(parts)).hexdigest()[1:]
 
 
+class CorruptArtifact(Exception):
+    """An artifact whose bytes do not match its digest (never deserialized)."""
+
+
+def _file_buffers(view: memoryview) -> list[memoryview]:
+    """Split a whole artifact file the way :func:`encode` produced its buffers (the digest's
+    chunking follows buffer boundaries), reading only its small framing headers."""
+    head = bytes(view[:16])
+    if head.startswith(NPY_MAGIC) and len(view) >= 10:
+        major = view[6]
+        if major == 1:
+            size = 10 + int.from_bytes(view[8:10], "little")
+        else:
+            size = 12 + int.from_bytes(view[8:12], "little")
+        return [view[:size], view[size:]]
+    if head.startswith(b"MLOPSPK5") and len(view) >= 16:
+        count = int.from_bytes(view[8:16], "little")
+        if 0 < count < 1_000_000 and len(view) >= 16 + 8 * count:
+            lengths = [
+                int.from_bytes(view[16 + 8 * i : 24 + 8 * i], "little") for i in range(count)
+            ]
+            offset = 16 + 8 * count
+            if offset + sum(lengths) == len(view):
+                parts = [view[:offset]]
+                for n in lengths:
+                    parts.append(view[offset : offset + n])
+                    offset += n
+                return parts
+    return [view]
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """The digest :func:`dump` gave the file at ``path`` (as written, whatever its format)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return _digest([memoryview(b"")])
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # no page fault per page
+        with mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ) as mm:
+            view = memoryview(mm)
+            try:
+                return _digest(_file_buffers(view))
+            finally:
+                view.release()
+
+
+def _is_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdeft" for c in text)
+
+
 def _is_plain_ndarray(obj: Any) -> bool:
     np = _numpy_if_loaded()
     return (
@@ -86,6 +170,10 @@ def encode(obj: Any) -> tuple[str, list[memoryview]]:
         header = io.BytesIO()
         np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(arr))
         return "npy", [memoryview(header.getvalue()), memoryview(arr.reshape(-1)).cast("B")]
+    try:
+        import cloudpickle  # noqa: F401 - checked here: the kernel may lack it
+    except ImportError:
+        raise MissingRequirement("cloudpickle", "to pass values between steps") from None
     try:
         buffers: list[pickle_buffer] = []  # type: ignore[name-defined]  # noqa: F821
         payload = _dumps(obj, buffers.append)
@@ -130,8 +218,15 @@ def _frame_pickle5(payload: bytes, raws: list[memoryview]) -> list[memoryview]:
     return [memoryview(head), memoryview(payload)] + [r.cast("B") for r in raws]
 
 
-BACKGROUND_BYTES = 64 * 1024 * 1024
+# payloads this big are written in the background (tests lower it to stay small)
+BACKGROUND_BYTES = int(os.environ.get("JUPYTER_MLOPS_TEST_BACKGROUND_BYTES", 64 * 1024 * 1024))
+_HOLD_ENV = "JUPYTER_MLOPS_TEST_HOLD_WRITE"  # tests: the writer stops at "staging" or "store"
 _pending: list[threading.Thread] = []
+
+
+def _temp_prefix() -> str:
+    """Temporary files carry the writer's pid: leftovers of dead writers can be removed."""
+    return f".tmp-{os.getpid()}-"
 
 
 def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) -> dict[str, Any]:
@@ -141,8 +236,9 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
     the same digest is reused (nothing is written twice). With ``background=True``, a
     payload of 64 MiB or more is written by a background thread after its digest is
     known: the entry then has ``"pending": True`` and the file appears (atomically) when
-    the write is done. If the value changed while it was being written, the writer
-    leaves ``<path>.invalid`` instead (see :func:`wait_for`).
+    the write is done. If the value changed while it was being written, or the write
+    failed, the writer leaves ``<path>.invalid`` (and a copy in the staging folder) with
+    the reason instead; readers see it at once (see :func:`wait_for`).
     """
     fmt, buffers = encode(obj)
     digest = _digest(buffers)
@@ -156,13 +252,15 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
         "type": type_name(obj),
         "path": str(path),
     }
-    if path.exists():
+    if path.exists() and path.stat().st_size == size:
         return entry
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if background and size >= BACKGROUND_BYTES:
+        for marker in _failure_markers(path):  # left by an earlier failed write of this value
+            marker.unlink(missing_ok=True)
         writer = threading.Thread(
             target=_write_staged,
-            args=(path, buffers, digest, _staging_room(size)),
+            args=(path, buffers, digest, _staging_room(staging_path(path), size)),
             name=f"mlops-write-{digest[:8]}",
             daemon=True,
         )
@@ -174,20 +272,55 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
     return entry
 
 
-STAGING_ROOT = Path(os.environ.get("JUPYTER_MLOPS_STAGING", "/dev/shm")) / "jupyter-mlops"
+# per user (owner-only, checked), then per store: /dev/shm/jupyter-mlops-<uid>/<store hash>/
+STAGING_ROOT = (
+    Path(os.environ.get("JUPYTER_MLOPS_STAGING", "/dev/shm")) / f"jupyter-mlops-{os.getuid()}"
+)
+
+
+def staging_dir(artifacts: str | os.PathLike[str]) -> Path:
+    """The staging folder of the store whose artifact folder is ``artifacts``."""
+    key = hashlib.sha256(os.fsencode(os.path.abspath(artifacts))).hexdigest()[:16]
+    return STAGING_ROOT / key
 
 
 def staging_path(path: str | os.PathLike[str]) -> Path:
     """Where a large artifact is staged in memory (tmpfs) while it is written to the store."""
-    return STAGING_ROOT / Path(path).name
+    path = Path(path)
+    return staging_dir(path.parent.parent) / path.name
 
 
-def _staging_room(size: int) -> bool:
-    """Whether the staging area exists and has room for twice ``size`` bytes."""
+def _failure_markers(path: str | os.PathLike[str]) -> list[Path]:
+    stage = staging_path(path)
+    return [Path(f"{path}.invalid"), stage.with_name(stage.name + ".invalid")]
+
+
+def failure(path: str | os.PathLike[str]) -> str | None:
+    """Why the background write of ``path`` failed, if it did (its marker's text)."""
+    for marker in _failure_markers(path):
+        try:
+            return marker.read_text(encoding="utf-8").strip() or "the write failed"
+        except OSError:
+            continue
+    return None
+
+
+def _mark_failed(path: Path, reason: str) -> None:
+    """Leave the failure marker where readers look (best effort in both places)."""
+    for marker in _failure_markers(path):
+        try:
+            marker.write_text(reason, encoding="utf-8")
+        except OSError:
+            continue
+
+
+def _staging_room(stage: Path, size: int) -> bool:
+    """Whether the staging area is usable and has room for twice ``size`` bytes."""
     try:
-        STAGING_ROOT.mkdir(parents=True, exist_ok=True)
-        stat = os.statvfs(STAGING_ROOT)
-    except OSError:
+        private_dir(STAGING_ROOT)
+        private_dir(stage.parent)
+        stat = os.statvfs(stage.parent)
+    except (OSError, UnsafeFolder):
         return False
     return stat.f_bavail * stat.f_frsize >= 2 * size
 
@@ -195,38 +328,54 @@ def _staging_room(size: int) -> bool:
 def _write_staged(path: Path, buffers: list[memoryview], digest: str, staged: bool) -> None:
     """Background writer: to the tmpfs staging area first (readers may use it at once, at
     memory speed), then to the store on disk; the staging copy is removed at the end."""
-    if not staged:
-        _write(path, buffers, digest)
-        return
-    stage = staging_path(path)
     try:
-        _write(stage, buffers, digest)
-        if not stage.exists():  # the value changed while it was being written
-            Path(f"{path}.invalid").write_text("the value changed while it was being saved")
+        if not staged:
+            _write(path, buffers, digest)
             return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        os.close(fd)
+        stage = staging_path(path)
         try:
-            shutil.copyfile(stage, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    finally:
-        stage.unlink(missing_ok=True)
-        Path(f"{stage}.invalid").unlink(missing_ok=True)
+            _write(stage, buffers, digest, hold="staging")
+            if not stage.exists():  # the value changed while it was being written
+                _mark_failed(path, "the value changed while it was being saved")
+                return
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
+            os.close(fd)
+            try:
+                shutil.copyfile(stage, tmp)
+                _hold("store")
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        finally:
+            stage.unlink(missing_ok=True)
+    except Exception as exc:  # noqa: BLE001 - disk full, permissions...: readers must know now
+        _mark_failed(path, f"{type(exc).__name__}: {exc}")
 
 
-def _write(path: Path, buffers: list[memoryview], expect: str | None) -> None:
+def _hold(stage: str) -> None:
+    """Tests only: stop the writer at ``stage`` (``JUPYTER_MLOPS_TEST_HOLD_WRITE`` is
+    ``STAGE`` — until the process dies — or ``STAGE:FILE`` — until FILE exists)."""
+    wanted, _, release = os.environ.get(_HOLD_ENV, "").partition(":")
+    if wanted != stage:
+        return
+    while not (release and os.path.exists(release)):
+        time.sleep(0.05)
+
+
+def _write(path: Path, buffers: list[memoryview], expect: str | None, hold: str = "") -> None:
     """Write buffers to ``path`` through a temporary file; check the digest when asked."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
     try:
         with os.fdopen(fd, "wb") as fh:
-            for buf in buffers:
+            for i, buf in enumerate(buffers):
                 fh.write(buf)
+                if i == 0 and hold:
+                    fh.flush()
+                    _hold(hold)
         if expect is not None and _digest(buffers) != expect:
             Path(tmp).unlink(missing_ok=True)
-            Path(f"{path}.invalid").write_text("the value changed while it was being saved")
+            _mark_failed(path, "the value changed while it was being saved")
             return
         os.replace(tmp, path)
     except BaseException:
@@ -248,15 +397,12 @@ def wait_for(
     timeout: float = 600.0,
     poll: float = 0.01,
 ) -> bool:
-    """Wait until an artifact written in the background exists; False if it never will.
-
-    ``alive`` tells whether the writing process can still finish it.
-    """
+    """Wait until an artifact written in the background exists; False if it never will
+    (its writer left a failure marker, or ``alive`` says the writing process is gone)."""
     target = Path(path)
-    invalid = Path(f"{path}.invalid")
     deadline = time.monotonic() + timeout
     while not target.exists():
-        if invalid.exists() or not alive() or time.monotonic() > deadline:
+        if failure(path) is not None or not alive() or time.monotonic() > deadline:
             return target.exists()
         time.sleep(poll)
     return True
@@ -269,49 +415,152 @@ class ArtifactMissing(FileNotFoundError):
 def _readable(path: Path, timeout: float = 600.0) -> Path:
     """The artifact file, or its in-memory staging copy while the store copy is written."""
     stage = staging_path(path)
-    invalid = Path(f"{path}.invalid")
     deadline = time.monotonic() + timeout
     while True:
         if path.exists():
             return path
         if stage.exists():
             return stage
-        if invalid.exists() or time.monotonic() > deadline:
+        reason = failure(path)
+        if reason is not None:
+            raise ArtifactMissing(f"artifact {path} was not saved: {reason}")
+        if time.monotonic() > deadline:
             raise ArtifactMissing(f"artifact {path} is missing (its producer did not finish it)")
         time.sleep(0.01)
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Read back a value written by :func:`dump` (retrying once if a staging copy vanished)."""
+def load(path: str | os.PathLike[str], digest: str | None = None) -> Any:
+    """Read back a value written by :func:`dump`, after checking its bytes against
+    ``digest`` (default: the file's name, which is its digest); :class:`CorruptArtifact`
+    if they differ. Retries once if a staging copy vanished as it was opened."""
+    if digest is None and _is_digest(Path(path).name):
+        digest = Path(path).name
     try:
-        return _load(path)
+        return _load(Path(path), digest)
     except ArtifactMissing:
         raise
     except FileNotFoundError:  # the staging copy was removed just as we opened it
-        return _load(path)
+        return _load(Path(path), digest)
 
 
-def _load(path: str | os.PathLike[str]) -> Any:
-    path = _readable(Path(path))
-    with open(path, "rb") as fh:
+def _mismatch(source: Path, path: Path, digest: str) -> CorruptArtifact:
+    """Move a corrupted store file aside (a re-run then recomputes it); describe it."""
+    if source == path:
+        aside = Path(f"{path}.corrupt")
+        try:
+            os.replace(path, aside)
+            where = f"; it was moved to {aside.name}, run again to recompute it"
+        except OSError:
+            where = "; delete it and run again to recompute it"
+    else:
+        source.unlink(missing_ok=True)
+        where = " (its in-memory staging copy was removed)"
+    return CorruptArtifact(
+        f"artifact {path} does not match its digest {digest[:12]}…: it was modified or "
+        f"corrupted after it was written, so it was not loaded{where}"
+    )
+
+
+def _load(path: Path, digest: str | None) -> Any:
+    source = _readable(path)
+    with open(source, "rb") as fh:
         magic = fh.read(8)
+        if not magic.startswith(NPY_MAGIC):
+            fh.seek(0)
+            data = bytearray(os.fstat(fh.fileno()).st_size)
+            fh.readinto(data)
     if magic.startswith(NPY_MAGIC):
+        if digest is not None and file_digest(source) != digest:
+            raise _mismatch(source, path, digest)
         import numpy as np
 
-        return np.load(path, mmap_mode="c", allow_pickle=False)
+        return np.load(source, mmap_mode="c", allow_pickle=False)
+    view = memoryview(data)
+    parts = _file_buffers(view)
+    if digest is not None and _digest(parts) != digest:
+        raise _mismatch(source, path, digest)
     import pickle
 
-    import cloudpickle  # noqa: F401 - needed to rebuild dynamic functions and classes
+    try:
+        import cloudpickle  # noqa: F401 - needed to rebuild dynamic functions and classes
+    except ImportError:
+        raise MissingRequirement("cloudpickle", "to load values passed between steps") from None
 
-    if magic == b"MLOPSPK5":
-        with open(path, "rb") as fh:
-            fh.seek(8)
-            count = int.from_bytes(fh.read(8), "little")
-            lengths = [int.from_bytes(fh.read(8), "little") for _ in range(count)]
-            payload = fh.read(lengths[0])
-            buffers = [bytearray(n) for n in lengths[1:]]
-            for buf in buffers:
-                fh.readinto(buf)
-        return pickle.loads(payload, buffers=buffers)
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
+    if len(parts) > 1:  # MLOPSPK5 framing: header, payload, out-of-band buffers
+        return pickle.loads(parts[1], buffers=parts[2:])
+    return pickle.loads(data)
+
+
+class MissingRequirement(ImportError):
+    """A package the kernel's environment needs for jupyter-mlops is not installed there."""
+
+    def __init__(self, package: str, purpose: str) -> None:
+        kernel = os.environ.get("JUPYTER_MLOPS_KERNEL", "")
+        where = f"kernel {kernel!r} (Python {sys.executable})" if kernel else sys.executable
+        super().__init__(
+            f"{package} is not installed in the environment of {where}; jupyter-mlops needs it "
+            f"{purpose}: run `{sys.executable} -m pip install {package}`"
+        )
+        self.name = package
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _dead_temp(entry: os.DirEntry, now: float) -> bool:
+    """A ``.tmp-<pid>-…`` file whose writer is gone (unnumbered ones: after an hour)."""
+    if not entry.name.startswith(".tmp-"):
+        return False
+    pid = entry.name[5:].split("-", 1)[0]
+    if pid.isdigit():
+        return not _pid_alive(int(pid))
+    try:
+        return now - entry.stat(follow_symlinks=False).st_mtime > 3600
+    except OSError:
+        return False
+
+
+def clean_stale(artifacts: str | os.PathLike[str]) -> int:
+    """Remove what dead writers left in a store's artifact folder and its staging folder:
+    temporary files, and staging copies whose store copy is done or was abandoned."""
+    artifacts = Path(artifacts)
+    now = time.time()
+    removed = 0
+    writing: set[str] = set()
+    with contextlib.suppress(OSError), os.scandir(artifacts) as shards:
+        for shard in shards:
+            if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError), os.scandir(shard.path) as files:
+                for entry in files:
+                    if _dead_temp(entry, now):
+                        Path(entry.path).unlink(missing_ok=True)
+                        removed += 1
+                    elif entry.name.startswith(".tmp-"):
+                        writing.add(shard.name)
+    stage = staging_dir(artifacts)
+    with contextlib.suppress(OSError), os.scandir(stage) as files:
+        for entry in files:
+            name = entry.name
+            if _dead_temp(entry, now):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+            elif _is_digest(name):
+                done = (artifacts / name[:2] / name).exists()
+                with contextlib.suppress(OSError):
+                    idle = name[:2] not in writing and now - entry.stat().st_mtime > 60
+                    if done or idle:
+                        Path(entry.path).unlink(missing_ok=True)
+                        removed += 1
+    return removed

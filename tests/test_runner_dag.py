@@ -94,8 +94,8 @@ def test_failed_step_skips_dependents_and_finishes_branch(tmp_path: Path, failin
 def test_step_timeout(tmp_path: Path) -> None:
     nb = diamond(tmp_path, a_code="import time\ntime.sleep(60)\na = 1")
     start = time.monotonic()
-    code_, record, _ = run_json(str(nb), "--store", str(tmp_path / "s"), "--step-timeout", "3")
-    assert time.monotonic() - start < 40
+    code_, record, _ = run_json(str(nb), "--store", str(tmp_path / "s"), "--step-timeout", "10")
+    assert time.monotonic() - start < 55
     assert code_ == 1
     assert record["steps"]["feat_a"]["error"]["ename"] == "StepTimeout"
     assert record["steps"]["feat_b"]["status"] == "succeeded"

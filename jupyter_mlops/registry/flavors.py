@@ -1,20 +1,25 @@
-"""Saving a run's model as an MLflow model directory, in the right flavor.
+"""The MLflow model directory around a model saved natively by the kernel's Python.
 
-- scikit-learn estimators and pipelines whose classes can all be imported by name use
-  MLflow's sklearn flavor in skops format; the types skops does not trust by default are
-  listed (``trusted_types``) so they can be recorded in the registry.
-- everything else, including estimators that contain classes defined in the notebook
-  (``__main__`` of the kernel, which no other process can import), goes through a pyfunc
-  wrapper around the cloudpickled object (classes travel by value; loading it executes
-  pickle, so only load models from a registry you trust).
+The run's model is never unpickled here: ``kernel_models.save`` (run with the kernel's own
+interpreter, see ``deploy_check.py``) writes it as
+
+- ``model.skops`` for scikit-learn estimators and pipelines whose classes can all be
+  imported by name: MLflow's sklearn flavor in skops format, with the types skops does not
+  trust by default listed (``trusted_types``) so they can be recorded in the registry;
+- ``model.pkl`` (cloudpickle) for everything else, including estimators that contain
+  classes defined in the notebook: a pyfunc wrapper around it (classes travel by value;
+  loading it executes pickle, so ``load_model`` loads it only when the registry says our
+  publisher wrote it and its sha256 matches).
+
+This module adds MLmodel, requirements (pinned to the kernel's versions), signature and
+input example around that file.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +28,9 @@ from .requirements import pip_requirements
 SKLEARN = "sklearn"
 PYFUNC = "pyfunc"
 NATIVE_ARTIFACT = "model.pkl"
+SKOPS_ARTIFACT = "model.skops"
 META_KEY = "jupyter_mlops"
-
-
-@dataclass
-class FlavorChoice:
-    flavor: str
-    reason: str
-    trusted_types: list[str] = field(default_factory=list)
+FORMATS = {SKLEARN: "skops", PYFUNC: "cloudpickle"}  # flavor -> kernel_models kind
 
 
 @dataclass
@@ -42,50 +42,18 @@ class SavedModel:
     requirements: list[str]
     signature: dict[str, Any] | None
     has_example: bool
+    format: str = "cloudpickle"
+    native: str = ""  # the native file, relative to ``path``
+    sha256: str = ""
+    python: str = ""
+    executable: str = ""
 
 
-def _importable(type_name: str) -> bool:
-    module = type_name.rsplit(".", 1)[0]
-    if module == "__main__" or "<locals>" in type_name:
-        return False
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _is_sklearn(obj: Any) -> bool:
-    if "sklearn" not in sys.modules:
-        return False
-    from sklearn.base import BaseEstimator
-
-    return isinstance(obj, BaseEstimator)
-
-
-def choose_flavor(obj: Any) -> FlavorChoice:
-    """sklearn/skops when every class is importable by name, else the cloudpickle pyfunc."""
-    if not _is_sklearn(obj):
-        return FlavorChoice(PYFUNC, f"{type(obj).__module__}.{type(obj).__qualname__} "
-                            "is not a scikit-learn estimator")  # fmt: skip
-    try:
-        import skops.io as sio
-
-        untrusted = sorted(sio.get_untrusted_types(data=sio.dumps(obj)))
-    except Exception as exc:  # noqa: BLE001 - any skops failure means "use cloudpickle"
-        return FlavorChoice(PYFUNC, f"skops cannot serialize it ({type(exc).__name__}: {exc})")
-    local = [t for t in untrusted if not _importable(t)]
-    if local:
-        return FlavorChoice(
-            PYFUNC, "contains classes no other process can import: " + ", ".join(local)
-        )
-    return FlavorChoice(SKLEARN, "scikit-learn estimator, skops format", untrusted)
-
-
-def _signature(model: Any, example: Any) -> Any:
+def _signature(example: Any, prediction: Any) -> Any:
     from mlflow.models import infer_signature
 
     try:
-        return infer_signature(example, model.predict(example))
+        return infer_signature(example, prediction)
     except Exception:  # noqa: BLE001 - fall back to an input-only signature
         try:
             return infer_signature(example)
@@ -93,34 +61,43 @@ def _signature(model: Any, example: Any) -> Any:
             return None
 
 
-def save(
-    obj: Any,
+def build(
+    native: dict[str, Any],
     path: Path,
     example: Any = None,
+    prediction: Any = None,
     packages: dict[str, str] | None = None,
-    choice: FlavorChoice | None = None,
 ) -> SavedModel:
-    """Save ``obj`` as an MLflow model at ``path`` (which must not exist)."""
+    """An MLflow model at ``path`` (which must not exist) around ``native``, the answer of
+    ``kernel_models.save``; ``prediction`` is the model's output on ``example``."""
     from .client import import_mlflow
 
     import_mlflow()
-    choice = choice or choose_flavor(obj)
+    flavor = SKLEARN if native["kind"] == "skops" else PYFUNC
+    versions = native.get("versions") or {}
     has_example = example is not None
-    signature = _signature(obj, example) if has_example else None
-    if choice.flavor == SKLEARN:
-        reqs = pip_requirements(packages, ["scikit-learn", "skops"])
-        _save_sklearn(obj, path, choice, reqs, signature, example)
+    signature = _signature(example, prediction) if has_example else None
+    if flavor == SKLEARN:
+        reqs = pip_requirements(packages, ["scikit-learn", "skops"], versions)
+        _save_sklearn(native, path, reqs, signature, example)
+        relative = SKOPS_ARTIFACT
     else:
-        reqs = pip_requirements(packages, ["cloudpickle"])
-        _save_pyfunc(obj, path, reqs, signature, example)
+        reqs = pip_requirements(packages, ["cloudpickle"], versions)
+        _save_pyfunc(native, path, reqs, signature, example)
+        relative = f"artifacts/{NATIVE_ARTIFACT}"
     return SavedModel(
         path=path,
-        flavor=choice.flavor,
-        reason=choice.reason,
-        trusted_types=choice.trusted_types,
+        flavor=flavor,
+        reason=native["reason"],
+        trusted_types=list(native.get("trusted_types") or []),
         requirements=reqs,
         signature=signature.to_dict() if signature is not None else None,
         has_example=has_example,
+        format=native["kind"],
+        native=relative,
+        sha256=native["sha256"],
+        python=native.get("python", ""),
+        executable=native.get("executable", ""),
     )
 
 
@@ -138,31 +115,65 @@ def _with_example(save_fn: Any, example: Any, **kwargs: Any) -> None:
         save_fn(**kwargs)
 
 
-def _save_sklearn(obj, path, choice, reqs, signature, example) -> None:
-    import mlflow.sklearn
-
-    _with_example(
-        mlflow.sklearn.save_model,
-        example,
-        sk_model=obj,
-        path=str(path),
-        serialization_format="skops",
-        skops_trusted_types=choice.trusted_types or None,
-        pip_requirements=reqs,
-        signature=signature if signature is not None else False,
-        metadata={META_KEY: {"flavor": SKLEARN}},
+def _save_sklearn(native, path, reqs, signature, example) -> None:
+    """What ``mlflow.sklearn.save_model`` writes, around the kernel's skops file."""
+    import yaml
+    from mlflow import pyfunc
+    from mlflow.models import Model
+    from mlflow.models.utils import _save_example
+    from mlflow.utils.environment import (
+        _CONDA_ENV_FILE_NAME,
+        _PYTHON_ENV_FILE_NAME,
+        _REQUIREMENTS_FILE_NAME,
+        _process_pip_requirements,
+        _PythonEnv,
     )
 
+    path.mkdir(parents=True)
+    shutil.copyfile(native["file"], path / SKOPS_ARTIFACT)
+    model = Model(metadata={META_KEY: {"flavor": SKLEARN}})
+    if example is not None:
+        try:
+            _save_example(model, example, str(path))
+        except Exception:  # noqa: BLE001 - an example type MLflow cannot store: save without
+            model.saved_input_example_info = None
+    if signature is not None:
+        model.signature = signature
+    pyfunc.add_to_model(
+        model,
+        loader_module="mlflow.sklearn",
+        model_path=SKOPS_ARTIFACT,
+        conda_env=_CONDA_ENV_FILE_NAME,
+        python_env=_PYTHON_ENV_FILE_NAME,
+        predict_fn="predict",
+    )
+    model.add_flavor(
+        SKLEARN,
+        pickled_model=SKOPS_ARTIFACT,
+        sklearn_version=(native.get("versions") or {}).get("scikit-learn"),
+        serialization_format="skops",
+        code=None,
+        skops_trusted_types=list(native.get("trusted_types") or []) or None,
+    )
+    model.save(str(path / "MLmodel"))
+    conda_env, pip_reqs, _constraints = _process_pip_requirements(None, reqs, None)
+    with open(path / _CONDA_ENV_FILE_NAME, "w") as fh:
+        yaml.safe_dump(conda_env, stream=fh, default_flow_style=False)
+    (path / _REQUIREMENTS_FILE_NAME).write_text("\n".join(pip_reqs))
+    env = _PythonEnv.current()
+    env.python = native.get("python") or env.python  # the kernel's Python, not ours
+    env.to_yaml(str(path / _PYTHON_ENV_FILE_NAME))
 
-def _save_pyfunc(obj, path, reqs, signature, example) -> None:
+
+def _save_pyfunc(native, path, reqs, signature, example) -> None:
     import cloudpickle
     import mlflow.pyfunc
 
     from . import _pyfunc_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        native = Path(tmp) / NATIVE_ARTIFACT
-        native.write_bytes(cloudpickle.dumps(obj))
+        file = Path(tmp) / NATIVE_ARTIFACT
+        shutil.copyfile(native["file"], file)
         cloudpickle.register_pickle_by_value(_pyfunc_model)
         try:
             _with_example(
@@ -170,10 +181,17 @@ def _save_pyfunc(obj, path, reqs, signature, example) -> None:
                 example,
                 path=str(path),
                 python_model=_pyfunc_model.NativeModel(),
-                artifacts={"native": str(native)},
+                artifacts={"native": str(file)},
                 pip_requirements=reqs,
                 signature=signature,
                 metadata={META_KEY: {"flavor": PYFUNC, "native": f"artifacts/{NATIVE_ARTIFACT}"}},
             )
         finally:
             cloudpickle.unregister_pickle_by_value(_pyfunc_model)
+        env_file = path / "python_env.yaml"
+        if native.get("python") and env_file.is_file():
+            from mlflow.utils.environment import _PythonEnv
+
+            env = _PythonEnv.from_yaml(str(env_file))
+            env.python = native["python"]
+            env.to_yaml(str(env_file))

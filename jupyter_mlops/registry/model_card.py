@@ -72,6 +72,11 @@ def build_card(header: dict[str, Any], description: str | None, record: dict[str
         "",
         f"Loaded in a fresh Python process: {status}"
         + (
+            f" (the kernel's Python {check['python']}, `{check['executable']}`)"
+            if check.get("executable")
+            else ""
+        )
+        + (
             f"; predicted {check.get('rows_out')} rows for {check.get('rows_in')} example rows."
             if check.get("predicted")
             else "."

@@ -5,9 +5,11 @@ only after its files are uploaded, so a publish killed at any point leaves no ve
 pointing at missing artifacts):
 
 1. resolve the run, check it succeeded and has a model; ``--require`` gates;
-2. start the fresh check process (its imports overlap with the rest);
-3. save the model locally as an MLflow model (sklearn/skops or cloudpickle pyfunc) with
-   explicit pip requirements, signature and input example; hand it to the check process;
+2. start two fresh processes of the kernel's own Python (``environment.executable`` of the
+   run): the saver and the checker (their imports overlap with the rest);
+3. the saver loads the model artifact (digest checked) and writes it natively (skops or
+   cloudpickle); wrap it as an MLflow model (sklearn/skops or cloudpickle pyfunc) with
+   explicit pip requirements, signature and input example; hand it to the checker;
 4. ``--must-beat`` gate; create the MLflow run (params, metrics, tags, step notebooks,
    report) and a logged model while the check runs;
 5. check failed → mark the run failed and delete it, no version; else upload the checked
@@ -35,10 +37,10 @@ from .client import (
     open_client,
     registry_lock,
 )
-from .deploy_check import DeployCheck
+from .deploy_check import ModelProcess, kernel_python
 from .gates import check_must_beat, check_requires, no_incumbent, parse_must_beat, parse_require
 from .history import record_event
-from .loading import TRUSTED_TYPES_TAG
+from .loading import FORMAT_TAG, NATIVE_TAG, SHA256_TAG, TRUSTED_TYPES_TAG
 from .model_card import build_card, key_packages
 from .names import default_model_name, validate_names
 from .provenance import git_info, run_tags, utcnow, who
@@ -87,14 +89,16 @@ def publish_run(
         if fast is not None:
             gates.append(fast)
             beat = None
-    checker = DeployCheck()
+    python = kernel_python(record.get("environment"))
+    saver, checker = ModelProcess(python), ModelProcess(python)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-publish-") as tmp:
             result = _publish(
-                record, Path(tmp), checker, registry_uri, name, description, aliases, gates,
-                beat, metrics,
+                record, Path(tmp), (saver, checker), registry_uri, name, description, aliases,
+                gates, beat, metrics,
             )  # fmt: skip
     finally:
+        saver.cancel()
         checker.cancel()
     _note_published(Path(store), result)
     return result
@@ -132,18 +136,28 @@ def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | Non
     return check_must_beat(beat, metrics, incumbent, str(version))
 
 
-def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat, metrics):
-    from ..serialization import load
-
+def _publish(record, tmp, processes, uri, name, description, aliases, gates, beat, metrics):
     started = time.perf_counter()
-
-    model = load(record["model"]["artifact"])
+    saver, checker = processes
     example_path = record["example"]["artifact"] if record.get("example") else None
-    example = load(example_path) if example_path else None
+    saver.submit(
+        {"op": "save", "model": record["model"]["artifact"], "out": str(tmp / "native"),
+         "example": example_path}
+    )  # fmt: skip
+    native = saver.result()
+    if not native.get("ok"):
+        raise DeployabilityFailed(
+            f"deployability check failed, no version created: {native.get('error')} "
+            f"(with the kernel's Python {native.get('executable') or saver.python})"
+        )
+    example, prediction = _load_quietly(example_path), _load_quietly(native.get("prediction"))
     env = record.get("environment") or {}
     packages = env.get("packages") or {}
-    saved = flavors.save(model, tmp / "model", example, packages)
-    checker.submit(saved.path, example_path, saved.trusted_types)
+    saved = flavors.build(native, tmp / "model", example, prediction, packages)
+    checker.submit(
+        {"op": "check", "kind": saved.format, "file": str(saved.path / saved.native),
+         "trusted": saved.trusted_types, "example": example_path}
+    )  # fmt: skip
     _pause("checking")
 
     client = open_client(uri)
@@ -167,7 +181,8 @@ def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat,
         check = checker.result()
         if not check.get("ok"):
             raise DeployabilityFailed(
-                f"deployability check failed, no version created: {check.get('error')}"
+                f"deployability check failed, no version created: {check.get('error')} "
+                f"(with the kernel's Python {check.get('executable') or checker.python})"
             )
         _stamp_mlmodel(saved.path, mlflow_run, logged)
         with mlflow_errors():
@@ -228,6 +243,19 @@ def _publish(record, tmp, checker, uri, name, description, aliases, gates, beat,
         "checks": {"gates": gates, "deployability": check},
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _load_quietly(path: str | None) -> Any:
+    """An artifact for MLflow's signature and input example (None if this Python cannot
+    read it: the check itself runs in the kernel's Python)."""
+    from ..serialization import load
+
+    if not path:
+        return None
+    try:
+        return load(path)
+    except Exception:  # noqa: BLE001 - e.g. a library the kernel has and we lack
+        return None
 
 
 def _start_mlflow_run(client, uri, record, name, git, metrics) -> tuple[str, Any]:
@@ -318,7 +346,11 @@ def _version_tags(record, saved, metrics, check, git, created_by) -> dict[str, s
         "mlops.flavor_reason": saved.reason[:5000],
         METRICS_TAG: json.dumps({k: v for k, v in metrics.items() if _is_number(v)}),
         "mlops.deployability": "passed",
+        "mlops.deployability_python": str(check.get("executable") or ""),
         "mlops.published_by": created_by,
+        FORMAT_TAG: saved.format,  # load_model trusts these, not the artifact's own files
+        NATIVE_TAG: saved.native,
+        SHA256_TAG: saved.sha256,
     }
     if saved.flavor == flavors.SKLEARN:
         tags[TRUSTED_TYPES_TAG] = json.dumps(saved.trusted_types)
@@ -361,6 +393,8 @@ def _card_header(name, version, created_at, created_by, record, git, saved, chec
             k: check.get(k)
             for k in (
                 "ok",
+                "python",
+                "executable",
                 "fresh_process",
                 "loaded",
                 "predicted",

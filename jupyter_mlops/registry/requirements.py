@@ -36,9 +36,14 @@ def installed_version(dist: str) -> str | None:
         return None
 
 
-def pip_requirements(packages: Mapping[str, str] | None, needed: Iterable[str] = ()) -> list[str]:
+def pip_requirements(
+    packages: Mapping[str, str] | None,
+    needed: Iterable[str] = (),
+    versions: Mapping[str, str | None] | None = None,
+) -> list[str]:
     """``name==version`` pins for the run's packages (minus kernel machinery) plus ``needed``
-    distributions (pinned to the run's version, else the installed one)."""
+    distributions (pinned to the run's version, else ``versions`` — the kernel's —, else
+    the installed one)."""
     pins: dict[str, str] = {}
     for name, version in (packages or {}).items():
         if canonical(name) not in _INFRA and version:
@@ -46,6 +51,6 @@ def pip_requirements(packages: Mapping[str, str] | None, needed: Iterable[str] =
     for dist in needed:
         key = canonical(dist)
         if key not in pins:
-            version = installed_version(dist)
+            version = (versions or {}).get(dist) or installed_version(dist)
             pins[key] = f"{dist}=={version}" if version else dist
     return sorted(pins.values(), key=str.lower)

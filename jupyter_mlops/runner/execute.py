@@ -106,6 +106,8 @@ def execute_step_notebook(
                     "DeadKernelError",
                     f"the kernel died while running the step ({detail})",
                 )
+                if slot.startup_problem():
+                    name, detail = "KernelEnvironmentError", slot.startup_problem()
             error = StepError(cell, name, detail, generated)
         _mark_error(output_path, error)
         slot.kill()

@@ -20,15 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import jupyter_mlops
 
+def kernel_env(kernel_name: str = "") -> dict[str, str]:
+    """The environment for kernels: ours, with only the private folder holding the
+    kernel-side helpers (``_jupyter_mlops_kernel``) added to the path (nothing of the
+    server's site-packages: a kernel from another environment keeps its own packages)."""
+    from ..kernel_package import kernel_environ
 
-def kernel_env() -> dict[str, str]:
-    """The environment for kernels: ours, with jupyter_mlops importable as a fallback."""
-    env = dict(os.environ)
-    package_parent = str(Path(jupyter_mlops.__file__).resolve().parent.parent)
-    existing = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (existing, package_parent) if p)
+    env = kernel_environ(kernel_name)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
 
@@ -82,7 +81,10 @@ class KernelSlot:
             )
             try:
                 run_sync(km.start_kernel)(
-                    cwd=self.cwd, env=kernel_env(), stdout=self._log, stderr=self._log
+                    cwd=self.cwd,
+                    env=kernel_env(self.kernel_name),
+                    stdout=self._log,
+                    stderr=self._log,
                 )
             except BaseException:
                 self._log.close()
@@ -98,6 +100,23 @@ class KernelSlot:
     def _process(self) -> Any:
         provisioner = getattr(self.km, "provisioner", None)
         return getattr(provisioner, "process", None)
+
+    def startup_problem(self) -> str | None:
+        """Why this kernel could not start, when its log shows ipykernel is missing."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(max(0, fh.seek(0, 2) - 8000))
+                tail = fh.read().decode(errors="replace")
+        except OSError:
+            return None
+        if "No module named ipykernel" not in tail:
+            return None
+        argv = getattr(getattr(self.km, "kernel_spec", None), "argv", None) or ["python"]
+        return (
+            f"kernel {self.kernel_name!r} cannot start: ipykernel is not installed in its "
+            f"environment; install what jupyter-mlops needs there: `{argv[0]} -m pip install "
+            "ipykernel cloudpickle`"
+        )
 
     def is_alive(self) -> bool:
         process = self._process()

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..compiler import normalize_code
 from ..compiler.pipeline import Pipeline, Step
-from ..serialization import staging_path, wait_for
+from ..serialization import STAGING_ROOT, clean_stale, failure, staging_path, wait_for
 from .cache import key_of, key_parts, what_changed
 from .execute import StepError, execute_step_notebook
 from .freshness import stale_reason
@@ -98,6 +98,8 @@ class Scheduler:
         self.secrets = {k: v for k, v in parameters.items() if k in hidden}
         self._key_parameters = key_parameters(parameters, self.secrets, store.root)
         self._metric_steps: dict[str, list[str]] = {}
+        # steps whose outputs are still being written: recorded 'succeeded' once they exist
+        self._unsaved: dict[str, tuple[list[str], KernelSlot | None, dict[str, Any]]] = {}
         for metric, step in pipeline.metric_steps.items():
             self._metric_steps.setdefault(step, []).append(metric)
         self._refreshed = self._with_dependents(options.refresh)
@@ -188,6 +190,7 @@ class Scheduler:
                             self._set(name, "skipped")
                         return
                     self._reap(wait=False)
+                    self._confirm_saved(final=False)
                     progressed = self._dispatch(pending, futures, pool)
                     if futures:
                         done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
@@ -200,6 +203,9 @@ class Scheduler:
                     self._drain(slot)
                     slot.shutdown()
                 self._reap(wait=True)
+                self._confirm_saved(final=True)
+                if self._slot_count:
+                    clean_stale(self.store.artifacts)  # what killed writers left behind
                 self.store.forget_kernels(self.run_id)
                 if self.secrets:  # the kernels' own logs
                     scrub_files(self.run_dir.glob("*.log"), self.secrets.values())
@@ -379,7 +385,7 @@ class Scheduler:
     def _not_data(self) -> list[str]:
         """Folders whose files are never a step's data: the store, the staging area, and the
         run's private folder (secrets files)."""
-        return [str(self.store.root), str(staging_path("x").parent), self._ipc_dir]
+        return [str(self.store.root), str(STAGING_ROOT), self._ipc_dir]
 
     def _declared_reads(self, step: Step) -> list[str]:
         """The step's ``reads:`` paths, resolved against the notebook's folder."""
@@ -415,15 +421,18 @@ class Scheduler:
                     self._deferred.append((state.key, name, notebook, manifest, pending))
                 else:
                     self.store.cache_store(state.key, self.run_id, name, notebook, manifest)
-            self._set(
-                name,
-                "succeeded",
-                finished_at=utcnow(),
-                duration_s=round(duration, 3),
-                notebook=notebook,
-                manifest=self._why(name, manifest),
-                cache_key=state.key,
-            )
+            fields = {
+                "finished_at": utcnow(),
+                "duration_s": round(duration, 3),
+                "notebook": notebook,
+                "manifest": self._why(name, manifest),
+                "cache_key": state.key,
+            }
+            if pending:  # consumers may start (they read the staging copy); the record
+                state.status = "succeeded"  # says 'succeeded' once the outputs exist
+                self._unsaved[name] = (pending, slot, fields)
+            else:
+                self._set(name, "succeeded", **fields)
         else:
             state.error = error
             if slot is not None:
@@ -447,11 +456,47 @@ class Scheduler:
                 self._retiring.append(slot)
                 self._reap(wait=False)
 
+    def _confirm_saved(self, final: bool) -> bool:
+        """Record steps whose background-written outputs now exist as 'succeeded'; those
+        whose writes failed or can no longer finish (kernel gone, run over) as 'failed'.
+        True if any step failed this way."""
+        failed = False
+        for name, (paths, slot, fields) in list(self._unsaved.items()):
+            if all(os.path.exists(p) for p in paths):
+                del self._unsaved[name]
+                self._set(name, "succeeded", **fields)
+                continue
+            missing = [p for p in paths if not os.path.exists(p)]
+            reasons = [failure(p) for p in missing]
+            gone = slot is None or not slot.is_alive()
+            if not (final or gone or any(reasons)):
+                continue
+            del self._unsaved[name]
+            variable = _variable_of(fields["manifest"], missing[0])
+            reason = next((r for r in reasons if r), None) or (
+                "the run was cancelled" if self.cancelled.is_set() else "its kernel stopped"
+            )
+            error = StepError(
+                None, "OutputNotSaved", f"output {variable!r} was not saved ({reason})", "outputs"
+            )
+            self.states[name].error = error
+            failed = True
+            self._set(
+                name,
+                "failed",
+                finished_at=fields["finished_at"],
+                duration_s=fields["duration_s"],
+                notebook=fields["notebook"],
+                error=error.to_dict(),
+                cache_key=fields["cache_key"],
+            )
+        return failed
+
     def _reap(self, wait: bool) -> None:
         """Shut down retired kernels whose background writes are done (all, with ``wait``)."""
         for slot in list(self._retiring):
             done = not slot.is_alive() or all(
-                os.path.exists(p) or os.path.exists(f"{p}.invalid") for p in slot.pending
+                os.path.exists(p) or failure(p) is not None for p in slot.pending
             )
             if done or wait:
                 self._drain(slot)
@@ -523,6 +568,13 @@ def _pending_paths(manifest: dict[str, Any]) -> list[str]:
     if manifest.get("example"):
         entries.append(manifest["example"])
     return [e["path"] for e in entries if e.get("pending")]
+
+
+def _variable_of(manifest: dict[str, Any], path: str) -> str:
+    for variable, entry in manifest.get("outputs", {}).items():
+        if entry.get("path") == path:
+            return variable
+    return "the example" if (manifest.get("example") or {}).get("path") == path else path
 
 
 def _width(pipeline: Pipeline) -> int:

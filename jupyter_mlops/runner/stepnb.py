@@ -77,7 +77,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     cells = nb.cells
     cells.append(
         _code_cell(
-            "from jupyter_mlops.kernel_io import begin_step as _mlops_begin_step\n"
+            "from _jupyter_mlops_kernel.kernel_io import begin_step as _mlops_begin_step\n"
             "_mlops_begin_step()",
             ["mlops-prelude"],
             None,
@@ -87,7 +87,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     if plan.watch is not None:  # record the files the step reads (setup cells included)
         cells.append(
             _code_cell(
-                "from jupyter_mlops.kernel_reads import start as _mlops_watch_reads\n"
+                "from _jupyter_mlops_kernel.kernel_reads import start as _mlops_watch_reads\n"
                 f"_mlops_watch_reads(*{plan.watch!r})",
                 ["mlops-reads"],
                 None,
@@ -113,7 +113,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     if plan.secrets:  # the injected cell shows them as <secret>; the values come from a file
         cells.append(
             _code_cell(
-                "from jupyter_mlops.kernel_io import read_secrets as _mlops_read_secrets\n"
+                "from _jupyter_mlops_kernel.kernel_io import read_secrets as _mlops_read_secrets\n"
                 f"_mlops_read_secrets(None, {plan.secrets!r})",
                 ["mlops-secrets"],
                 None,
@@ -125,7 +125,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     # always (also with no inputs): it clears what earlier steps left in a shared kernel
     cells.append(
         _code_cell(
-            "from jupyter_mlops.kernel_io import load_inputs as _mlops_load_inputs\n"
+            "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
             f"_mlops_load_inputs(None, {plan.inputs!r}, keep={list(plan.parameters)!r})",
             ["mlops-inputs"],
             None,
@@ -136,7 +136,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     cells.append(
         _code_cell(
-            "from jupyter_mlops.kernel_io import save_outputs as _mlops_save_outputs\n"
+            "from _jupyter_mlops_kernel.kernel_io import save_outputs as _mlops_save_outputs\n"
             "_mlops_save_outputs(\n"
             "    None,\n"
             f"    step={plan.step.name!r},\n"

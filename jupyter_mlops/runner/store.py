@@ -241,6 +241,14 @@ def lock_is_held(path: Path) -> bool | None:
         os.close(fd)
 
 
+def _intact(entry: dict[str, Any]) -> bool:
+    """The artifact exists with its recorded size (its digest is checked when loaded)."""
+    try:
+        return os.stat(entry["path"]).st_size == entry.get("size", -1) or "size" not in entry
+    except OSError:
+        return False
+
+
 def _not_ours(exc: sqlite3.DatabaseError) -> bool:
     return "not a database" in str(exc)
 
@@ -283,12 +291,17 @@ class Store:
 
     @classmethod
     def _open_writable(cls, root: Path) -> Store:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "artifacts").mkdir(exist_ok=True)
-        (root / "runs").mkdir(exist_ok=True)
+        from ..serialization import UnsafeFolder, clean_stale, private_dir
+
         for path in (root, root / "artifacts", root / "runs", root / "runs.db"):
             if path.exists() and not os.access(path, os.W_OK):
                 raise InvalidInput(_readonly_message(root, path))
+        try:  # owner-only, and ours: a store shared between OS users is not supported
+            for folder in (root, root / "artifacts", root / "runs"):
+                private_dir(folder)
+        except UnsafeFolder as exc:
+            raise InvalidInput(f"cannot use the store: {exc}") from None
+        clean_stale(root / "artifacts")  # temporary files of writers that died
         db = sqlite3.connect(
             root / "runs.db", timeout=60, isolation_level=None, check_same_thread=False
         )
@@ -570,7 +583,10 @@ class Store:
             return None
         row = rows[0]
         manifest = map_manifest(json.loads(row["manifest"]), self.absolute)
-        if not all(os.path.exists(p) for p in manifest_paths(manifest)):
+        entries = list((manifest.get("outputs") or {}).values())
+        if manifest.get("example"):
+            entries.append(manifest["example"])
+        if not all(_intact(e) for e in entries):
             return None
         return {
             "run_id": row["run_id"],
