@@ -21,7 +21,7 @@ __all__ = [
 _LAZY = {
     "compile_notebook": "jupyter_mlops.compiler",
     "run_pipeline": "jupyter_mlops.runner",
-    "publish": "jupyter_mlops.registry",
+    "publish": "jupyter_mlops.api",
     "load_model": "jupyter_mlops.registry",
 }
 

@@ -58,6 +58,18 @@ class MlopsExtension(ExtensionApp):
         )  # fmt: skip
         for message in location.warnings if location else ():
             self.log.warning("jupyter_mlops: %s", message)
+        self._executor.submit(self._reap_dead_runs)
+
+    def _reap_dead_runs(self) -> None:
+        """At start: runs whose process died are recorded as interrupted, their kernels
+        stopped (in the executor: never on the event loop)."""
+        try:
+            dead = self.service.reap_dead_runs()
+        except Exception as exc:  # noqa: BLE001 - e.g. a read-only store: reads still work
+            self.log.warning("jupyter_mlops: could not check the store for dead runs: %s", exc)
+            return
+        if dead:
+            self.log.info("jupyter_mlops: runs recorded as interrupted: %s", ", ".join(dead))
 
     def initialize_handlers(self) -> None:
         from .handlers import route_table

@@ -119,6 +119,10 @@ class MlopsService(RunOperations, RegistryOperations):
     # -- compile -----------------------------------------------------------------------------
     def compile(self, path: str) -> dict[str, Any]:
         """Compile a notebook into its pipeline description (``Pipeline.to_dict()``)."""
+        return self.pipeline(path).to_dict()
+
+    def pipeline(self, path: str) -> Any:
+        """The compiled :class:`~jupyter_mlops.compiler.pipeline.Pipeline` of a notebook."""
         from .compiler import compile_notebook
 
-        return compile_notebook(str(self.notebook_path(path))).to_dict()
+        return compile_notebook(str(self.notebook_path(path)))

@@ -13,6 +13,7 @@ class RunOperations:
     """Mixin: uses ``self.store`` (Path) and ``self.notebook_path(path)``."""
 
     store: Path
+    registry_uri: str
     notebook_path: Callable[[str], Path]
     for_notebook: Callable[[Path | None], Any]
 
@@ -51,16 +52,29 @@ class RunOperations:
         )
         return run.to_dict()
 
-    def runs(self, notebook: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Runs in the store, newest first (optionally of one notebook)."""
+    def runs(
+        self,
+        notebook: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        before: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs in the store, newest first (optionally of one notebook), one page at a time.
+
+        Reads only: the store is opened read-only and nothing is created or written.
+        """
         from .runner.store import Store
 
         nb = self.notebook_path(notebook) if notebook else None
         root = self.for_notebook(nb).store
         if not (root / "runs.db").is_file():
             return []
-        with Store.open(root) as store:
-            return store.list_runs(str(nb) if nb else None, limit)
+        try:
+            store = Store.open_existing(root)
+        except NotFound:  # a store whose first run is creating it right now
+            return []
+        with store:
+            return store.list_runs(str(nb) if nb else None, limit, offset=offset, before=before)
 
     def get_run(self, run_id: str, notebook: str | None = None) -> dict[str, Any]:
         """One run record, ``latest`` = the newest run (of ``notebook``); ``NotFound`` if there
@@ -76,3 +90,30 @@ class RunOperations:
                 where = f" of {notebook}" if notebook else ""
                 raise NotFound(f"no run{where} in store {store.root}")
             return record
+
+    def reap_dead_runs(self) -> list[str]:
+        """Record runs whose process died as interrupted and stop the kernels they left
+        (called when the server starts; every run does it too). Creates no store."""
+        from .runner.store import Store
+
+        if not (self.store / "runs.db").is_file():
+            return []
+        with Store.open(self.store) as store:
+            return store.reap_dead()
+
+    def gc(
+        self, keep: int | None = None, older_than: str | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Delete runs and artifacts that no kept run, cache entry or published version
+        needs (see :mod:`jupyter_mlops.runner.gc`); ``older_than`` like ``"30d"``."""
+        from .registry.published import published_run_ids
+        from .runner.gc import collect_garbage, parse_duration
+        from .runner.store import Store
+
+        seconds = parse_duration(older_than) if older_than is not None else None
+        if not (self.store / "runs.db").is_file():
+            return {"runs": [], "artifacts": 0, "bytes": 0, "kept": 0, "dry_run": dry_run}
+        opener = Store.open_existing if dry_run else Store.open
+        with opener(self.store) as store:
+            protected = store.published_runs() | published_run_ids(self.registry_uri)
+            return collect_garbage(store, keep, seconds, dry_run, protected)

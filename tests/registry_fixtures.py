@@ -1,10 +1,9 @@
-"""Fixtures for the registry tests: real fitted models and run records in a fake run store.
+"""Fixtures for the registry tests: real fitted models and run records in a real run store.
 
-The registry reads runs through ``jupyter_mlops.registry.runs._open_store``; these helpers
-write run records as JSON files (``<store>/fixture-runs/<id>.json``) with real artifacts
-made by ``jupyter_mlops.serialization.dump``, and swap in a store that reads them. Run as a
-script (``python tests/registry_fixtures.py publish ...``) it is the ``jupyter mlops`` CLI
-with that store, so CLI tests can run in subprocesses.
+:func:`make_record` records a run through the runner's :class:`Store` (the same API a run
+uses), with real artifacts made by ``jupyter_mlops.serialization.dump``. Run as a script
+(``python tests/registry_fixtures.py publish ...``) it is the ``jupyter mlops`` CLI, so CLI
+tests can run in subprocesses.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,38 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from jupyter_mlops import serialization  # noqa: E402
-from jupyter_mlops.errors import NotFound  # noqa: E402
-
-
-class FakeStore:
-    """Reads run records written by :func:`make_record`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def __enter__(self) -> FakeStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        path = self.root / "fixture-runs" / f"{run_id}.json"
-        if not path.is_file():
-            raise NotFound(f"no run {run_id!r} in store {self.root}")
-        return json.loads(path.read_text())
-
-    def latest_run(self, notebook: str | None = None, status: str | None = "succeeded"):
-        records = [json.loads(p.read_text()) for p in (self.root / "fixture-runs").glob("*.json")]
-        records = [r for r in records if (notebook is None or r["notebook"] == notebook)
-                   and (status is None or r["status"] == status)]  # fmt: skip
-        return max(records, key=lambda r: r["finished_at"]) if records else None
-
-
-def install_fake_store() -> None:
-    from jupyter_mlops.registry import runs
-
-    runs._open_store = FakeStore
+from jupyter_mlops.runner.store import Store, utcnow  # noqa: E402
 
 
 def packages() -> dict[str, str]:
@@ -87,52 +54,55 @@ def make_record(
     status: str = "succeeded",
     notebook: Path | None = None,
     parameters: dict[str, Any] | None = None,
-    run_id: str | None = None,
-    finished_at: str | None = None,
 ) -> dict[str, Any]:
-    """Write a run record (and its model/example artifacts) into the fake store."""
+    """Record a finished run of a one-step notebook (and its model/example artifacts) in the
+    run store at ``store``, through :class:`Store`; returns the store's record of it."""
     store = Path(store)
-    run_id = run_id or uuid.uuid4().hex[:12]
-    notebook = notebook or write_notebook(store.parent / "train.ipynb")
-    run_dir = store / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    step_nb = run_dir / "train.ipynb"
-    step_nb.write_text(Path(notebook).read_text())
-    report = run_dir / "report.html"
-    report.write_text("<html><body>report</body></html>")
-    arts = store / "artifacts"
-    if model_artifact is None and model is not None:
-        model_artifact = serialization.dump(model, arts)["path"]
-    example_artifact = serialization.dump(example, arts)["path"] if example is not None else None
-    from datetime import datetime, timezone
-
-    now = finished_at or datetime.now(timezone.utc).isoformat()
-    record = {
-        "id": run_id,
-        "notebook": str(Path(notebook).resolve()),
-        "notebook_sha256": "0" * 64,
-        "status": status,
-        "parameters": parameters if parameters is not None else {"n_estimators": 10, "seed": 0},
-        "started_at": now,
-        "finished_at": now,
-        "duration_s": 1.0,
-        "steps": {
-            "train": {"status": status, "duration_s": 1.0, "notebook": str(step_nb), "error": None}
-        },  # fmt: skip
-        "metrics": metrics if metrics is not None else {"accuracy": 0.9},
-        "model": {"step": "train", "variable": "clf", "artifact": model_artifact}
-        if model_artifact
-        else None,
-        "example": {"step": "train", "variable": "X[:5]", "artifact": example_artifact}
-        if example_artifact
-        else None,
-        "environment": {"python": sys.version.split()[0], "packages": packages()},
-        "run_dir": str(run_dir),
-        "report": str(report),
-    }
-    (store / "fixture-runs").mkdir(parents=True, exist_ok=True)
-    (store / "fixture-runs" / f"{run_id}.json").write_text(json.dumps(record))
-    return record
+    notebook = Path(notebook or write_notebook(store.parent / "train.ipynb")).resolve()
+    parameters = parameters if parameters is not None else {"n_estimators": 10, "seed": 0}
+    with Store.open(store) as db:
+        run_id = db.create_run(str(notebook), "0" * 64, parameters, ["train"], {})
+        run_dir = db.run_dir(run_id)
+        step_nb = run_dir / "train.ipynb"
+        step_nb.write_text(notebook.read_text())
+        (run_dir / "report.html").write_text("<html><body>report</body></html>")
+        outputs = {}
+        if model is not None and model_artifact is None:
+            outputs["clf"] = serialization.dump(model, db.artifacts)
+        elif model_artifact is not None:
+            outputs["clf"] = {"format": "pickle", "digest": Path(model_artifact).name,
+                              "size": Path(model_artifact).stat().st_size, "type": "object",
+                              "path": str(model_artifact)}  # fmt: skip
+        saved_example = serialization.dump(example, db.artifacts) if example is not None else None
+        now = utcnow()
+        db.update_run(run_id, status="running", started_at=now)
+        db.update_step(
+            run_id, "train", status=status, started_at=now, finished_at=now, duration_s=1.0,
+            notebook=str(step_nb),
+            manifest={"outputs": outputs, "metrics": metrics or {}, "example": saved_example},
+        )  # fmt: skip
+        clf = outputs.get("clf")
+        db.update_run(
+            run_id,
+            status=status,
+            finished_at=now,
+            duration_s=1.0,
+            metrics=metrics if metrics is not None else {"accuracy": 0.9},
+            model={"step": "train", "variable": "clf", "artifact": clf["path"], "type": clf["type"]}
+            if clf
+            else None,  # fmt: skip
+            example={
+                "step": "train",
+                "variable": "X[:5]",
+                "artifact": saved_example["path"],
+                "type": saved_example["type"],
+            }
+            if saved_example
+            else None,  # fmt: skip
+            environment={"python": sys.version.split()[0], "packages": packages()},
+        )
+        db.release_run(run_id)
+        return db.get_run(run_id)
 
 
 def iris(n_estimators: int = 5) -> tuple[Any, Any]:
@@ -187,7 +157,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300, **kw: Any):
-    """Run ``jupyter mlops ARGS`` (with the fake store) in a subprocess."""
+    """Run ``jupyter mlops ARGS`` in a subprocess (this checkout first on the path)."""
     return subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), *args],
         capture_output=True, text=True, timeout=timeout, env=env or cli_env(), **kw,
@@ -195,7 +165,6 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300, **k
 
 
 if __name__ == "__main__":
-    install_fake_store()
     from jupyter_mlops.cli.app import main
 
     sys.argv = ["jupyter-mlops", *sys.argv[1:]]

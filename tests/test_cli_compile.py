@@ -233,4 +233,4 @@ def test_missing_file(tmp_path):
     path = tmp_path / "missing.ipynb"
     result = run_cli(path)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"error: {path}: no such file"]
+    assert result.stderr.splitlines() == [f"error: {path}: no such notebook"]

@@ -74,6 +74,9 @@ def expect(args: list[str], done: subprocess.CompletedProcess, root: Path) -> No
         assert "test_size" not in first  # defaults are not repeated
     elif cmd == "show":
         assert re.match(r"run \S+: succeeded", out), out
+    elif cmd == "gc":  # one run, younger than 30 days and among the 20 newest: all kept
+        verb = "would remove" if "--dry-run" in args else "removed"
+        assert out.startswith(f"{verb} 0 run(s) and 0 artifact(s), kept 1 run(s); "), out
     elif cmd == "info":
         assert f"store     {root}/.mlops\n          found: the nearest .mlops" in out, out
         assert f"MLFLOW_TRACKING_URI=sqlite:///{root}/.mlops/registry.db python ..." in out
@@ -98,7 +101,7 @@ def test_readme_commands_work_as_written(tmp_path):
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     commands = readme_commands()
     assert [c[2] for c in commands] == [
-        "run", "runs", "show", "info", "publish", "run", "models", "alias", "history",
+        "run", "runs", "show", "gc", "gc", "info", "publish", "run", "models", "alias", "history",
     ]  # fmt: skip
     for args in commands:
         expect(args, mlops(args, root), root)

@@ -73,3 +73,13 @@ def test_run_notebook_then_publish_and_load(tmp_path):
     digest = record["steps"]["train"]["outputs"]["clf"]
     assert "data_digests:" in mv.description and digest in mv.description
     assert "run_id: " in mv.description
+    # the store knows the run was published: gc keeps it (and what it needs) even with --keep 0
+    from jupyter_mlops.runner.store import Store
+
+    with Store.open_existing(store) as db:
+        assert run.id in db.published_runs()
+    other = run_pipeline(str(nb), parameters={"max_iter": 300}, store=str(store), report="none")
+    dropped = MlopsService.create(store=str(store)).gc(keep=0)
+    assert dropped["runs"] == [other.id] and dropped["bytes"] > 0
+    again = run_pipeline(str(nb), parameters={"max_iter": 400}, store=str(store), report="none")
+    assert {s["status"] for s in again.to_dict()["steps"].values()} == {"cached"}

@@ -22,10 +22,7 @@ BAD_NAMES = ["a.b", "50%", "two\nlines", "x" * 1000, "", " ", "-lead", "wine/1",
 
 
 @pytest.fixture(autouse=True)
-def _fake_store(monkeypatch):
-    from jupyter_mlops.registry import runs
-
-    monkeypatch.setattr(runs, "_open_store", rf.FakeStore)
+def _registry_env(monkeypatch):
     monkeypatch.delenv("JUPYTER_MLOPS_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 

@@ -20,10 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def _fake_store(monkeypatch):
-    from jupyter_mlops.registry import runs
-
-    monkeypatch.setattr(runs, "_open_store", rf.FakeStore)
+def _pickle_by_value(monkeypatch):
     # test model classes travel by value (like classes defined in a notebook)
     import cloudpickle
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from runner_fixtures import cli_env, code, mlops, run_json, statuses, write_notebook
 
+from jupyter_mlops.errors import NotFound
 from jupyter_mlops.runner.store import Store
 
 
@@ -143,7 +144,11 @@ def _wait_running(store: Path, step: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (store / "runs.db").exists():
-            runs = Store.open(store).list_runs()
+            try:
+                with Store.open_existing(store) as db:
+                    runs = db.list_runs()
+            except NotFound:  # the run is creating the store's tables right now
+                runs = []
             if runs and runs[0]["steps"][step]["status"] == "running":
                 return runs[0]["id"]
         time.sleep(0.2)
@@ -183,20 +188,39 @@ def test_killed_run_is_interrupted(tmp_path: Path) -> None:
         db.close()
     assert kernels and all(_alive(pid) for pid in kernels)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    # not reaped yet: the dead run lingers as a zombie that still has its /proc entry
+    deadline = time.monotonic() + 10
+    while _alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Path(f"/proc/{proc.pid}").exists()
+    names = sorted(p.name for p in store.rglob("*"))
+    database = {n: (store / n).read_bytes() for n in ("runs.db", "runs.db-wal")}
     shown = mlops("show", run_id, "--store", str(store), "--json")
-    # noticing the dead run also stops the kernels it left behind
+    listed = mlops("runs", "--store", str(store), "--json")
+    record = json.loads(shown.stdout)
+    assert record["status"] == "interrupted"
+    assert record["steps"]["feat_a"]["status"] == "failed"
+    assert record["steps"]["feat_a"]["error"]["ename"] == "Interrupted"
+    assert record["steps"]["train"]["status"] == "skipped"
+    assert json.loads(listed.stdout)[0]["status"] == "interrupted"
+    # reading changed nothing: no status written, no file created
+    assert sorted(p.name for p in store.rglob("*")) == names
+    assert {n: (store / n).read_bytes() for n in database} == database
+    proc.wait(timeout=30)
+    # the next run records the dead one and stops the kernels it left behind
+    code_, again, stderr = run_json(str(diamond(tmp_path)), "--store", str(store))
+    assert code_ == 0, stderr
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in kernels):
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in kernels)
-    record = json.loads(shown.stdout)
-    assert record["status"] == "interrupted"
-    assert record["steps"]["feat_a"]["status"] == "failed"
-    assert record["steps"]["train"]["status"] == "skipped"
-    # the orphaned kernel must not keep the store from being used
-    code_, again, stderr = run_json(str(diamond(tmp_path)), "--store", str(store))
-    assert code_ == 0, stderr
+    import sqlite3 as sqlite
+
+    db = sqlite.connect(store / "runs.db")
+    assert db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == (
+        "interrupted"
+    )
+    db.close()
 
 
 def test_failing_example_and_missing_metric_name_the_tag(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyter_mlops.cli.run_cmd.ShowApp",
         "Show one run.",
     ),
+    "gc": (
+        "jupyter_mlops.cli.gc_cmd.GcApp",
+        "Delete old runs and the artifacts that nothing kept needs.",
+    ),
     "publish": (
         "jupyter_mlops.cli.registry_cmd.PublishApp",
         "Publish a run's model as a new version in the model registry.",

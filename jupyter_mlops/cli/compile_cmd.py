@@ -25,9 +25,9 @@ class CompileApp(Subcommand):
         parser.add_argument("--json", action="store_true", help="print the pipeline as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from ..compiler import compile_notebook
+        from ..service import MlopsService
 
-        pipeline = compile_notebook(args.notebook)
+        pipeline = MlopsService.create().pipeline(args.notebook)
         if args.json:
             print(dumps(pipeline.to_dict(), indent=2))
             return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidInput, MlopsError
 from ..jsonsafe import dumps
+from ..runner.record import public_record
 from ..service import MlopsService
 from .base import Subcommand
 from .progress import Progress, failure_lines, summary_table
@@ -67,9 +68,7 @@ class RunApp(Subcommand):
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)
         )
-        from ..compiler import compile_notebook
-
-        pipeline = compile_notebook(str(service.notebook_path(args.notebook)))
+        pipeline = service.pipeline(args.notebook)
         for warning in pipeline.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         steps = [s.name for s in pipeline.steps]
@@ -104,7 +103,7 @@ class RunApp(Subcommand):
             except MlopsError as exc:
                 refused = exc
         if args.json:
-            out = _public(record)
+            out = public_record(record)
             if publish is not None:
                 out["publish"] = published or ({"error": refused.messages} if refused else None)
             print(dumps(out, indent=2))
@@ -157,47 +156,6 @@ def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
     return None
 
 
-PUBLIC_KEYS = (
-    "id",
-    "notebook",
-    "status",
-    "parameters",
-    "started_at",
-    "finished_at",
-    "duration_s",
-    "steps",
-    "metrics",
-    "model",
-)
-
-
-def _public(record: dict[str, Any]) -> dict[str, Any]:
-    """The documented run JSON (plus a few extra keys that scripts find useful)."""
-    out = {key: record[key] for key in PUBLIC_KEYS}
-    out["steps"] = {
-        name: {
-            k: s.get(k)
-            for k in (
-                "status",
-                "duration_s",
-                "notebook",
-                "error",
-                "cached_from",
-                "reason",
-                "outputs",
-            )
-        }
-        for name, s in record["steps"].items()
-    }
-    if out["model"]:
-        out["model"] = {k: out["model"][k] for k in ("step", "variable", "artifact")}
-    out["example"] = record.get("example")
-    out["notebook_sha256"] = record.get("notebook_sha256")
-    out["report"] = record.get("report")
-    out["git"] = record.get("git")
-    return out
-
-
 class RunsApp(Subcommand):
     """List runs, newest first."""
 
@@ -213,7 +171,7 @@ class RunsApp(Subcommand):
         service = MlopsService.create(store=args.store)
         records = service.runs(args.notebook)
         if args.json:
-            print(dumps([_public(r) for r in records], indent=2))
+            print(dumps([public_record(r) for r in records], indent=2))
             return 0
         if not records:
             print("no runs")
@@ -292,7 +250,7 @@ class ShowApp(Subcommand):
         service = MlopsService.create(store=args.store)
         record = service.get_run(args.run_id, notebook=args.notebook)
         if args.json:
-            print(dumps(_public(record), indent=2))
+            print(dumps(public_record(record), indent=2))
             return 0
         print(summary_table(record))
         for line in failure_lines(record):

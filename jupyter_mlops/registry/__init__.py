@@ -1,21 +1,18 @@
 """Publishing run models to an MLflow model registry, and loading them back.
 
 Everything here imports MLflow lazily: ``import jupyter_mlops.registry`` is cheap, and
-``publish`` / ``load_model`` are resolved on first use.
+``load_model`` is resolved on first use. ``publish`` lives at ``jupyter_mlops.publish`` (it
+goes through the service facade, a layer above this package).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["publish", "load_model"]
+__all__ = ["load_model"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "publish":
-        from .api import publish
-
-        return publish
     if name == "load_model":
         from .loading import load_model
 

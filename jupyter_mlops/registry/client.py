@@ -32,15 +32,32 @@ class RegistryError(MlopsError):
     http_status = 502
 
 
+# MLflow settings we change, as new defaults: an environment variable the user set still wins
+_QUIET_SETTINGS = {
+    "MLFLOW_DISABLE_TELEMETRY": True,
+    "MLFLOW_ENABLE_ASYNC_LOGGING": False,
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": False,
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": True,  # keep --json clean
+}
+
+
 def quiet_mlflow() -> None:
-    """Silence MLflow's INFO chatter and telemetry; call before importing mlflow."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # keep --json clean
+    """Silence MLflow's INFO chatter, progress bars and telemetry without touching the host's
+    ``os.environ`` (a server's environment is not ours to change): MLflow reads each setting
+    through an object whose default we replace."""
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # our cloudpickle use is documented
     for name in ("mlflow", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    import mlflow.environment_variables as settings
+
+    for name, value in _QUIET_SETTINGS.items():
+        variable = getattr(settings, name, None)
+        if variable is not None:
+            variable.default = value
+    with contextlib.suppress(Exception):  # telemetry is decided at import: decide again
+        from mlflow.telemetry.client import set_telemetry_client
+
+        set_telemetry_client()
 
 
 def import_mlflow() -> Any:

@@ -93,13 +93,27 @@ def publish_run(
     saver, checker = ModelProcess(python), ModelProcess(python)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-publish-") as tmp:
-            return _publish(
+            result = _publish(
                 record, Path(tmp), (saver, checker), registry_uri, name, description, aliases,
                 gates, beat, metrics,
             )  # fmt: skip
     finally:
         saver.cancel()
         checker.cancel()
+    _note_published(Path(store), result)
+    return result
+
+
+def _note_published(store: Path, result: dict[str, Any]) -> None:
+    """Tell the run store the run was published (``gc`` keeps it); best effort."""
+    from ..runner.store import Store
+
+    try:
+        with Store.open(store) as db:
+            db.add_published(result["run_id"], result["name"], result["version"],
+                             result["registry_uri"])  # fmt: skip
+    except Exception:  # noqa: BLE001 - a read-only store: gc still reads a local registry
+        pass
 
 
 def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | None:

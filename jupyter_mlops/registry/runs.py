@@ -9,7 +9,7 @@ from ..errors import InvalidInput, NotFound
 
 
 def _open_store(store: Path) -> Any:
-    """The runner's store (one line to swap in tests)."""
+    """The runner's store, opened read-only (reading creates and writes nothing)."""
     from ..runner.store import Store
 
     return Store.open_existing(store)

@@ -56,15 +56,21 @@ class KernelSlot:
         self.busy = False
         self.used = False  # has run a step (--isolate never reuses such a kernel)
         self.killed = False
+        self.closed = False  # shut down: never (re)started, even by a late background start
         self._log: IO[bytes] | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the kernel if it is not running yet (blocking, ~1 s)."""
+        """Start the kernel if it is not running yet (blocking, ~1 s).
+
+        Kernels are started in sessions of their own (jupyter_client's default on POSIX).
+        """
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         with self._lock:
+            if self.closed:
+                raise RuntimeError("this kernel slot was shut down")
             if self.km is not None:
                 return
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in shutdown()
@@ -73,9 +79,17 @@ class KernelSlot:
             km = AsyncKernelManager(
                 kernel_name=self.kernel_name, transport="ipc", ip=self.ipc_prefix
             )
-            run_sync(km.start_kernel)(
-                cwd=self.cwd, env=kernel_env(self.kernel_name), stdout=self._log, stderr=self._log
-            )
+            try:
+                run_sync(km.start_kernel)(
+                    cwd=self.cwd,
+                    env=kernel_env(self.kernel_name),
+                    stdout=self._log,
+                    stderr=self._log,
+                )
+            except BaseException:
+                self._log.close()
+                self._log = None
+                raise
             self.km = km
             process = self._process()
             if self.on_start is not None and process is not None:
@@ -117,13 +131,19 @@ class KernelSlot:
                 os.kill(process.pid, signal.SIGKILL)
 
     def shutdown(self) -> None:
-        """Shut the kernel down and release its resources (blocking)."""
+        """Shut the kernel down and release its resources (blocking).
+
+        A start still in progress (a kernel warming up in a background thread) is waited
+        for, so that kernel is shut down too; no later start can begin.
+        """
         from jupyter_core.utils import run_sync
 
-        km, self.km = self.km, None
-        if km is not None:
-            with contextlib.suppress(Exception):
-                run_sync(km.shutdown_kernel)(now=True)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.closed = True
+        with self._lock:
+            km, self.km = self.km, None
+            if km is not None:
+                with contextlib.suppress(Exception):
+                    run_sync(km.shutdown_kernel)(now=True)
+            if self._log is not None:
+                self._log.close()
+                self._log = None

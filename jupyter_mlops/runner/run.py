@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
-from ..registry.provenance import git_info
+from ..gitinfo import git_info
 from ..settings import prepare_store, resolve_store
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
+from .record import public_record
 from .scheduler import Event, Options, Scheduler
 from .secrets import from_environment, redacted, secret_names
 from .store import Store, utcnow
@@ -39,7 +40,8 @@ class Run:
         return self.record["status"]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.record
+        """The public run record: exactly what ``jupyter mlops run --json`` prints."""
+        return public_record(self.record)
 
 
 def file_sha256(path: Path) -> str:
@@ -121,27 +123,48 @@ def run_pipeline(
         refresh=tuple(refresh or ()),
     )
     db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
-    run_id = db.create_run(
-        str(notebook),
-        file_sha256(notebook),
-        redacted(resolved, secret_names(pipeline.parameters)),
-        [s.name for s in pipeline.steps],
-        {
-            "jobs": options.jobs,
-            "cache": use_cache,
-            "isolate": isolate,
-            "step_timeout": step_timeout,
-            "refresh": list(refresh or []),
-        },
-        git=git_info(str(notebook)),
-    )
+    try:
+        db.reap_dead()  # runs whose process died: recorded as interrupted, kernels stopped
+        run_id = db.create_run(
+            str(notebook),
+            file_sha256(notebook),
+            redacted(resolved, secret_names(pipeline.parameters)),
+            [s.name for s in pipeline.steps],
+            {
+                "jobs": options.jobs,
+                "cache": use_cache,
+                "isolate": isolate,
+                "step_timeout": step_timeout,
+                "refresh": list(refresh or []),
+            },
+            git=git_info(str(notebook)),
+        )
+        status = _execute(db, run_id, pipeline, resolved, options, on_event)
+        if report != "none" and status != "cancelled":
+            write_report(db.root, run_id, background=report == "background")
+        record = db.get_run(run_id)
+    finally:
+        db.close()
+    return Run(run_id, db.root, record)
+
+
+def _execute(
+    db: Store,
+    run_id: str,
+    pipeline: Any,
+    resolved: dict[str, Any],
+    options: Options,
+    on_event: Event | None,
+) -> str:
+    """Schedule the run's steps and record how it ended; returns the final status."""
     events = on_event or (lambda kind, name, info: None)
     started = time.monotonic()
-    db.update_run(run_id, status="running", started_at=utcnow())
-    events("run", run_id, {"status": "running"})
-    scheduler = Scheduler(pipeline, resolved, db, run_id, options, on_event)
     status = "failed"
+    scheduler: Scheduler | None = None
     try:
+        db.update_run(run_id, status="running", started_at=utcnow())
+        events("run", run_id, {"status": "running"})
+        scheduler = Scheduler(pipeline, resolved, db, run_id, options, on_event)
         with _cancel_on_signals(scheduler):
             scheduler.run()
         if scheduler.cancelled.is_set():
@@ -149,13 +172,17 @@ def run_pipeline(
         elif all(s.status in ("succeeded", "cached") for s in scheduler.states.values()):
             status = "succeeded"
     finally:
-        _finalize(db, run_id, pipeline, scheduler, status, time.monotonic() - started)
-        events("run", run_id, {"status": status})
-    if report != "none" and status != "cancelled":
-        write_report(db.root, run_id, background=report == "background")
-    record = db.get_run(run_id)
-    db.close()
-    return Run(run_id, db.root, record)
+        try:
+            if scheduler is not None:
+                _finalize(db, run_id, pipeline, scheduler, status, time.monotonic() - started)
+            else:  # no step ever started
+                for step in pipeline.steps:
+                    db.update_step(run_id, step.name, status="skipped")
+                db.update_run(run_id, status=status, finished_at=utcnow())
+            events("run", run_id, {"status": status})
+        finally:
+            db.release_run(run_id)
+    return status
 
 
 def _finalize(
@@ -214,24 +241,20 @@ def _settle_steps(db: Store, run_id: str, status: str, scheduler: Scheduler) -> 
                 scheduler.record_step(name, fields.pop("status"), **fields)
 
 
-def _lower_priority() -> None:
-    os.nice(10)
-
-
 def write_report(store: Path, run_id: str, background: bool) -> None:
-    """Write ``runs/<id>/report.html``, now or in a detached process."""
+    """Write ``runs/<id>/report.html``, now or in a detached, lower-priority process."""
     if not background:
         from .report import write_report as write_now
 
         write_now(store, run_id)
         return
+    # the child lowers its own priority (--nice): no preexec_fn, which is unsafe in threads
     subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "jupyter_mlops.runner.report", str(store), run_id],
+        [sys.executable, "-m", "jupyter_mlops.runner.report", str(store), run_id, "--nice"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_lower_priority,  # noqa: PLW1509 - only os.nice, no locks
         env={
             **os.environ,
             "PYTHONPATH": os.pathsep.join(

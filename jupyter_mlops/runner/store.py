@@ -2,25 +2,33 @@
 
 Layout of ``<store>/``::
 
-    runs.db                     runs, steps and the step cache (WAL mode)
+    runs.db                     runs, steps, the step cache, published runs (WAL mode)
     artifacts/ab/abcdef…        content-addressed step outputs (see serialization.py)
     runs/<run_id>/<step>.ipynb  executed step notebooks, logs, report.html
+    runs/<run_id>/run.lock      held (``flock``) by the run's process while it runs
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so several run processes can share a
-store. Opening a store marks runs whose process has died as ``interrupted``.
+store. The schema is versioned (``PRAGMA user_version``) and migrated once, by the first
+process that opens the store for writing. Reading (:meth:`Store.open_existing`) opens the
+database read-only and changes nothing on disk; it still reports a run whose process died
+as ``interrupted`` (the run's lock is free), and :meth:`Store.reap_dead` (called when a run
+or the server starts) records that and stops the kernels the dead run left behind.
+Paths inside the database are relative to the store folder, so a store can be moved.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +39,18 @@ from ..errors import InvalidInput, NotFound
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 STEP_STATUSES = ("queued", "running", "succeeded", "failed", "cached", "skipped")
 ACTIVE = ("queued", "running")
+LOCK_NAME = "run.lock"
+INTERRUPTED_ERROR = {
+    "cell": None,
+    "ename": "Interrupted",
+    "evalue": "the run's process died while this step ran",
+    "generated": None,
+}
 
-SCHEMA = """
+# -- schema ----------------------------------------------------------------------------------
+# Version 1 is the schema of the first releases (which did not set user_version): a store
+# they wrote has these tables at user_version 0, and migrating it creates nothing new.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     notebook TEXT NOT NULL,
@@ -82,8 +100,97 @@ CREATE TABLE IF NOT EXISTS cache (
     notebook TEXT NOT NULL,
     manifest TEXT NOT NULL,
     created_at TEXT NOT NULL
-);
+)
 """
+
+SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS published (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    registry_uri TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, name, version)
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at)
+"""
+
+
+def _statements(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    _statements(db, SCHEMA_V1)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "git" not in columns:  # added after the very first schema
+        db.execute("ALTER TABLE runs ADD COLUMN git TEXT")
+
+
+# ``…/artifacts/ab/abcdef…`` and ``…/runs/<run_id>/<file>``: the store-relative tail of a path
+_STORE_TAIL = re.compile(r"(?:^|/)((?:artifacts/[0-9a-z]{2}/[0-9a-z]{64})|(?:runs/[^/]+/[^/]+))$")
+
+
+def _relative_tail(path: str | None) -> str | None:
+    """The store-relative form of an absolute path written by an older version."""
+    if not path or not os.path.isabs(path):
+        return path
+    match = _STORE_TAIL.search(path)
+    return match.group(1) if match else path
+
+
+def _migrate_v2(db: sqlite3.Connection) -> None:
+    """The published-runs table; absolute paths become store-relative (movable stores)."""
+    _statements(db, SCHEMA_V2)
+
+    def manifest(text: str | None) -> str | None:
+        return json.dumps(map_manifest(json.loads(text), _relative_tail)) if text else text
+
+    for row in db.execute("SELECT rowid, notebook, manifest FROM steps").fetchall():
+        db.execute(
+            "UPDATE steps SET notebook = ?, manifest = ? WHERE rowid = ?",
+            (_relative_tail(row[1]), manifest(row[2]), row[0]),
+        )
+    for row in db.execute("SELECT key, notebook, manifest FROM cache").fetchall():
+        db.execute(
+            "UPDATE cache SET notebook = ?, manifest = ? WHERE key = ?",
+            (_relative_tail(row[1]), manifest(row[2]), row[0]),
+        )
+    for row in db.execute("SELECT id, model, example FROM runs").fetchall():
+        refs = [json.loads(v) if v else None for v in row[1:]]
+        for ref in refs:
+            if ref and ref.get("artifact"):
+                ref["artifact"] = _relative_tail(ref["artifact"])
+        db.execute(
+            "UPDATE runs SET model = ?, example = ? WHERE id = ?",
+            (*(json.dumps(r) if r else None for r in refs), row[0]),
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def map_manifest(manifest: dict[str, Any], fn: Callable[[str], str | None]) -> dict[str, Any]:
+    """A copy of a step manifest with ``fn`` applied to every artifact path."""
+    out = dict(manifest)
+    out["outputs"] = {
+        var: {**entry, "path": fn(entry["path"])}
+        for var, entry in (manifest.get("outputs") or {}).items()
+    }
+    if manifest.get("example"):
+        out["example"] = {**manifest["example"], "path": fn(manifest["example"]["path"])}
+    return out
+
+
+def manifest_paths(manifest: dict[str, Any]) -> list[str]:
+    """Every artifact path of a step manifest (outputs and example)."""
+    paths = [e["path"] for e in (manifest.get("outputs") or {}).values()]
+    if manifest.get("example"):
+        paths.append(manifest["example"]["path"])
+    return paths
 
 
 def utcnow() -> str:
@@ -110,6 +217,30 @@ def _process_start(pid: int) -> str | None:
         return "?"
 
 
+def lock_is_held(path: Path) -> bool | None:
+    """Whether some process holds the ``flock`` on ``path`` (None: no such file).
+
+    A process that dies releases its locks at once, even while it lingers as a zombie.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return True  # cannot tell: do not call a run dead
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def _intact(entry: dict[str, Any]) -> bool:
     """The artifact exists with its recorded size (its digest is checked when loaded)."""
     try:
@@ -118,63 +249,121 @@ def _intact(entry: dict[str, Any]) -> bool:
         return False
 
 
-class Store:
-    """A run store folder. Use :meth:`open`; methods are safe to call from several threads."""
+def _not_ours(exc: sqlite3.DatabaseError) -> bool:
+    return "not a database" in str(exc)
 
-    def __init__(self, root: Path) -> None:
+
+class Store:
+    """A run store folder: :meth:`open` to record runs, :meth:`open_existing` to read them.
+
+    Methods are safe to call from several threads.
+    """
+
+    def __init__(self, root: Path, db: sqlite3.Connection, readonly: bool) -> None:
         self.root = root
         self.artifacts = root / "artifacts"
         self.runs_dir = root / "runs"
+        self.readonly = readonly
+        self.migrated: list[int] = []  # schema versions this open applied
+        self._db = db
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            root / "runs.db", timeout=60, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 60000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._run_locks: dict[str, int] = {}
+        self._bases = {root.absolute(), root.resolve()}
 
+    # -- opening -----------------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> Store:
-        """Open (creating it if needed) the store at ``root``; :class:`InvalidInput` with one
-        line if the folder cannot be used or ``runs.db`` is not a run database."""
+        """Open the store at ``root`` for recording runs, creating and migrating it if needed.
+
+        :class:`InvalidInput` with one line if the folder cannot be used, is read-only, or
+        ``runs.db`` is not a run database.
+        """
         root = Path(root)
         try:
-            return cls._open(root)
+            return cls._open_writable(root)
         except OSError as exc:
             raise InvalidInput(
                 f"cannot use the store {root}: {exc.strerror or exc}; "
                 "choose another --store (or JUPYTER_MLOPS_STORE)"
             ) from None
         except sqlite3.DatabaseError as exc:
-            raise InvalidInput(
-                f"{root / 'runs.db'} is not a jupyter-mlops run database ({exc}); "
-                "choose another --store or move that file away"
-            ) from None
+            raise _database_error(root, exc) from None
 
     @classmethod
-    def _open(cls, root: Path) -> Store:
+    def _open_writable(cls, root: Path) -> Store:
         from ..serialization import UnsafeFolder, clean_stale, private_dir
 
+        for path in (root, root / "artifacts", root / "runs", root / "runs.db"):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise InvalidInput(_readonly_message(root, path))
         try:  # owner-only, and ours: a store shared between OS users is not supported
             for folder in (root, root / "artifacts", root / "runs"):
                 private_dir(folder)
         except UnsafeFolder as exc:
             raise InvalidInput(f"cannot use the store: {exc}") from None
         clean_stale(root / "artifacts")  # temporary files of writers that died
-        store = cls(root)
-        with store.transaction() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
-            for column in ("git",):  # columns added after the first release of the schema
-                if column not in columns:
-                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
-        store.mark_interrupted()
+        db = sqlite3.connect(
+            root / "runs.db", timeout=60, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 60000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            store = cls(root, db, readonly=False)
+            store._migrate()
+        except BaseException:
+            db.close()
+            raise
         return store
 
+    def _migrate(self) -> None:
+        """Apply the migrations this database lacks, once (under the write lock)."""
+        if self._version() == SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise InvalidInput(_newer_message(self.root, version))
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[number - 1](db)
+                self.migrated.append(number)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @classmethod
+    def open_existing(cls, root: str | os.PathLike[str]) -> Store:
+        """Open a store for reading only: nothing is created, migrated or written.
+
+        :class:`NotFound` if there is no store at ``root``.
+        """
+        root = Path(root)
+        path = root / "runs.db"
+        if not path.is_file():
+            raise NotFound(f"no run store at {root} (no run has used it yet)")
+        try:
+            db = _connect_readonly(path)
+            try:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise InvalidInput(_newer_message(root, version))
+                db.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+            except BaseException:
+                db.close()
+                raise
+        except OSError as exc:
+            raise InvalidInput(f"cannot read the store {root}: {exc.strerror or exc}") from None
+        except sqlite3.DatabaseError as exc:
+            if "no such table" in str(exc):  # created, never initialized: no run used it
+                raise NotFound(f"no run store at {root} (no run has used it yet)") from None
+            raise _database_error(root, exc) from None
+        return cls(root, db, readonly=True)
+
     def close(self) -> None:
+        for run_id in list(self._run_locks):
+            self.release_run(run_id)
         self._db.close()
 
     def __enter__(self) -> Store:
@@ -183,16 +372,11 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @classmethod
-    def open_existing(cls, root: str | os.PathLike[str]) -> Store:
-        """Open a store for reading; :class:`NotFound` if there is none (nothing is created)."""
-        if not (Path(root) / "runs.db").is_file():
-            raise NotFound(f"no run store at {root} (no run has used it yet)")
-        return cls.open(root)
-
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``)."""
+        if self.readonly:
+            raise InvalidInput(f"the store {self.root} was opened for reading only")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -204,7 +388,39 @@ class Store:
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError:
+                if not self.readonly or not getattr(self._db, "immutable", False):
+                    raise
+                # a writer checkpointed under our immutable read: read through its WAL instead
+                self._db.close()
+                self._db = _connect_readonly(self.root / "runs.db", immutable=False)
+                return self._db.execute(sql, args).fetchall()
+
+    # -- paths (stored relative to the store folder) -----------------------------------------
+    def relative(self, path: str | None) -> str | None:
+        """``path`` relative to the store when it lies inside it (as stored in the database)."""
+        if not path or not os.path.isabs(path):
+            return path
+        for base in self._bases:
+            with contextlib.suppress(ValueError):
+                return Path(path).relative_to(base).as_posix()
+        return path
+
+    def absolute(self, path: str | None) -> str | None:
+        """A path read from the database, made absolute against the store folder."""
+        if not path or os.path.isabs(path):
+            return path
+        return str(self.root.absolute() / path)
+
+    def _stored(self, column: str, value: Any) -> Any:
+        """A value as written to the database (store-relative paths, JSON)."""
+        if column == "manifest" and isinstance(value, dict):
+            value = map_manifest(value, self.relative)
+        elif column in ("model", "example") and isinstance(value, dict) and "artifact" in value:
+            value = {**value, "artifact": self.relative(value["artifact"])}
+        return json.dumps(value) if isinstance(value, (dict, list)) else value
 
     # -- runs --------------------------------------------------------------------------------
     def create_run(
@@ -216,63 +432,105 @@ class Store:
         options: dict[str, Any],
         git: dict[str, Any] | None = None,
     ) -> str:
-        """Insert a queued run owned by this process, with its steps queued."""
+        """Insert a queued run owned by this process (which holds its lock until
+        :meth:`release_run`), with its steps queued. Nothing is recorded if its folder
+        cannot be made."""
         run_id = new_run_id()
+        run_dir = self.runs_dir / run_id
+        try:
+            run_dir.mkdir(parents=True)
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+            raise InvalidInput(
+                f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
+                "choose another --store (or JUPYTER_MLOPS_STORE)"
+            ) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
         pid = os.getpid()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO runs (id, notebook, notebook_sha256, status, parameters, options,"
-                " created_at, pid, pid_start, host, git)"
-                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    notebook,
-                    notebook_sha256,
-                    json.dumps(parameters),
-                    json.dumps(options),
-                    utcnow(),
-                    pid,
-                    _process_start(pid),
-                    socket.gethostname(),
-                    json.dumps(git) if git else None,
-                ),
-            )
-            db.executemany(
-                "INSERT INTO steps (run_id, name, position, status) VALUES (?, ?, ?, 'queued')",
-                [(run_id, name, i) for i, name in enumerate(steps)],
-            )
-        (self.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO runs (id, notebook, notebook_sha256, status, parameters, options,"
+                    " created_at, pid, pid_start, host, git)"
+                    " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        notebook,
+                        notebook_sha256,
+                        json.dumps(parameters),
+                        json.dumps(options),
+                        utcnow(),
+                        pid,
+                        _process_start(pid),
+                        socket.gethostname(),
+                        json.dumps(git) if git else None,
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO steps (run_id, name, position, status) VALUES (?, ?, ?, 'queued')",
+                    [(run_id, name, i) for i, name in enumerate(steps)],
+                )
+        except BaseException:
+            os.close(fd)
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        self._run_locks[run_id] = fd
         return run_id
+
+    def release_run(self, run_id: str) -> None:
+        """This process is done with ``run_id``: release its lock."""
+        fd = self._run_locks.pop(run_id, None)
+        if fd is not None:
+            os.close(fd)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         self._update("runs", "id = ?", (run_id,), fields)
 
     def update_step(self, run_id: str, name: str, **fields: Any) -> None:
+        if "notebook" in fields:
+            fields["notebook"] = self.relative(fields["notebook"])
         self._update("steps", "run_id = ? AND name = ?", (run_id, name), fields)
 
     def _update(self, table: str, where: str, key: tuple[Any, ...], fields: dict[str, Any]) -> None:
         if not fields:
             return
         columns = ", ".join(f"{column} = ?" for column in fields)
-        values = tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in fields.values())
+        values = tuple(self._stored(column, v) for column, v in fields.items())
         with self.transaction() as db:
             db.execute(f"UPDATE {table} SET {columns} WHERE {where}", values + key)  # noqa: S608
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
-    def mark_interrupted(self) -> list[str]:
-        """Runs still 'queued'/'running' whose process is gone become 'interrupted'."""
-        host = socket.gethostname()
-        dead = []
-        for row in self._query(
-            "SELECT id, pid, pid_start, host FROM runs WHERE status IN ('queued', 'running')"
-        ):
-            if row["host"] != host or row["pid"] is None:
-                continue
-            start = _process_start(row["pid"])
-            if start is None or (row["pid_start"] not in (None, "?") and start != row["pid_start"]):
-                dead.append(row["id"])
+    # -- liveness ----------------------------------------------------------------------------
+    def _is_dead(self, row: sqlite3.Row) -> bool:
+        """Whether an active run's process is gone (worked out without writing anything)."""
+        if row["run_id"] in self._run_locks:
+            return False
+        held = lock_is_held(self.run_dir(row["run_id"]) / LOCK_NAME)
+        if held is not None:
+            return not held
+        # runs recorded before run locks existed: the process id and its start time
+        if row["host"] != socket.gethostname() or row["pid"] is None:
+            return False
+        start = _process_start(row["pid"])
+        return start is None or (row["pid_start"] not in (None, "?") and start != row["pid_start"])
+
+    def dead_runs(self) -> list[str]:
+        """Runs still recorded as queued/running whose process has died."""
+        rows = self._query(
+            "SELECT id AS run_id, pid, pid_start, host FROM runs"
+            " WHERE status IN ('queued', 'running')"
+        )
+        return [row["run_id"] for row in rows if self._is_dead(row)]
+
+    def reap_dead(self) -> list[str]:
+        """Record dead runs as ``interrupted`` and stop the kernels they left running."""
+        dead = self.dead_runs()
         now = utcnow()
         for run_id in dead:
             with self.transaction() as db:
@@ -284,17 +542,7 @@ class Store:
                 db.execute(
                     "UPDATE steps SET status = 'failed', finished_at = ?, error = ? WHERE run_id = ?"
                     " AND status = 'running'",
-                    (
-                        now,
-                        json.dumps(
-                            {
-                                "cell": None,
-                                "ename": "Interrupted",
-                                "evalue": "the run's process died while this step ran",
-                            }
-                        ),
-                        run_id,
-                    ),
+                    (now, json.dumps(INTERRUPTED_ERROR), run_id),
                 )
                 db.execute(
                     "UPDATE steps SET status = 'skipped' WHERE run_id = ? AND status = 'queued'",
@@ -316,7 +564,10 @@ class Store:
             db.execute("DELETE FROM kernels WHERE run_id = ?", (run_id,))
 
     def _kill_orphan_kernels(self, run_id: str) -> None:
-        """Kernels left running by a run whose process died (same pid *and* start time)."""
+        """Kernels left running by a run whose process died (same pid *and* start time).
+
+        Kernels run in sessions of their own: each recorded pid is killed, not a group.
+        """
         for row in self._query("SELECT pid, pid_start FROM kernels WHERE run_id = ?", (run_id,)):
             start = _process_start(row["pid"])
             if start is not None and start == row["pid_start"] and start != "?":
@@ -331,21 +582,48 @@ class Store:
         if not rows:
             return None
         row = rows[0]
-        manifest = json.loads(row["manifest"])
-        entries = list(manifest.get("outputs", {}).values())
+        manifest = map_manifest(json.loads(row["manifest"]), self.absolute)
+        entries = list((manifest.get("outputs") or {}).values())
         if manifest.get("example"):
             entries.append(manifest["example"])
         if not all(_intact(e) for e in entries):
             return None
-        return {"run_id": row["run_id"], "notebook": row["notebook"], "manifest": manifest}
+        return {
+            "run_id": row["run_id"],
+            "notebook": self.absolute(row["notebook"]),
+            "manifest": manifest,
+        }
 
     def cache_store(self, key: str, run_id: str, step: str, notebook: str, manifest: dict) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO cache (key, run_id, step, notebook, manifest, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, run_id, step, notebook, json.dumps(manifest), utcnow()),
+                (
+                    key,
+                    run_id,
+                    step,
+                    self.relative(notebook),
+                    self._stored("manifest", manifest),
+                    utcnow(),
+                ),
             )
+
+    # -- published runs ----------------------------------------------------------------------
+    def add_published(self, run_id: str, name: str, version: str, registry_uri: str) -> None:
+        """Remember that ``run_id`` was published (``gc`` keeps what it needs)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO published (run_id, name, version, registry_uri, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run_id, name, str(version), registry_uri, utcnow()),
+            )
+
+    def published_runs(self) -> set[str]:
+        try:
+            return {row[0] for row in self._query("SELECT run_id FROM published")}
+        except sqlite3.OperationalError:  # a store of the first schema, read-only
+            return set()
 
     def cache_refresh_reads(self, key: str, reads: dict[str, Any]) -> None:
         """Save re-verified stats of a cache entry's reads (same content, newer mtimes)."""
@@ -373,21 +651,31 @@ class Store:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise NotFound(f"no run {run_id!r} in store {self.root}")
-        return self._record(rows[0])
+        return self._records(rows)[0]
 
-    def list_runs(self, notebook: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Runs, newest first, optionally only those of one notebook (absolute path)."""
-        if notebook is None:
-            rows = self._query(
-                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
-            )
-        else:
-            rows = self._query(
-                "SELECT * FROM runs WHERE notebook = ? ORDER BY created_at DESC, rowid DESC"
-                " LIMIT ?",
-                (notebook, limit),
-            )
-        return [self._record(row) for row in rows]
+    def list_runs(
+        self,
+        notebook: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        before: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, optionally only those of one notebook (absolute path).
+
+        Pages: ``limit``/``offset``, or ``before`` a run id (the runs older than it).
+        Two queries whatever the number of runs (runs, then all their steps).
+        """
+        sql = "SELECT * FROM runs WHERE 1 = 1"
+        args: list[Any] = []
+        if notebook is not None:
+            sql += " AND notebook = ?"
+            args.append(notebook)
+        if before is not None:
+            sql += " AND (created_at, rowid) < (SELECT created_at, rowid FROM runs WHERE id = ?)"
+            args.append(before)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        return self._records(self._query(sql, tuple(args)))
 
     def latest_run(
         self, notebook: str | None = None, status: str | None = "succeeded"
@@ -402,19 +690,50 @@ class Store:
             sql += " AND status = ?"
             args.append(status)
         rows = self._query(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1", tuple(args))
-        return self._record(rows[0]) if rows else None
+        return self._records(rows)[0] if rows else None
 
-    def _record(self, row: sqlite3.Row) -> dict[str, Any]:
+    def _steps_of(self, run_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
+        """The steps of many runs, in batches of one query."""
+        steps: dict[str, list[sqlite3.Row]] = {run_id: [] for run_id in run_ids}
+        for i in range(0, len(run_ids), 500):
+            batch = run_ids[i : i + 500]
+            marks = ", ".join("?" * len(batch))
+            for row in self._query(
+                f"SELECT * FROM steps WHERE run_id IN ({marks}) ORDER BY run_id, position",  # noqa: S608
+                tuple(batch),
+            ):
+                steps[row["run_id"]].append(row)
+        return steps
+
+    def _records(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        steps = self._steps_of([row["id"] for row in rows])
+        return [self._record(row, steps[row["id"]]) for row in rows]
+
+    def _record(self, row: sqlite3.Row, step_rows: list[sqlite3.Row]) -> dict[str, Any]:
+        keys = row.keys()
+        status = row["status"]
+        dead = status in ACTIVE and self._is_dead(
+            {
+                "run_id": row["id"],
+                "pid": row["pid"],
+                "pid_start": row["pid_start"],
+                "host": row["host"],
+            }  # fmt: skip
+        )
         steps = {}
-        for step in self._query(
-            "SELECT * FROM steps WHERE run_id = ? ORDER BY position", (row["id"],)
-        ):
+        for step in step_rows:
             manifest = json.loads(step["manifest"]) if step["manifest"] else {}
+            step_status = step["status"]
+            error = json.loads(step["error"]) if step["error"] else None
+            if dead and step_status == "running":
+                step_status, error = "failed", dict(INTERRUPTED_ERROR)
+            elif dead and step_status == "queued":
+                step_status = "skipped"
             steps[step["name"]] = {
-                "status": step["status"],
+                "status": step_status,
                 "duration_s": step["duration_s"],
-                "notebook": step["notebook"],
-                "error": json.loads(step["error"]) if step["error"] else None,
+                "notebook": self.absolute(step["notebook"]),
+                "error": error,
                 "started_at": step["started_at"],
                 "finished_at": step["finished_at"],
                 "cached_from": step["cached_from"],
@@ -427,7 +746,7 @@ class Store:
             "id": row["id"],
             "notebook": row["notebook"],
             "notebook_sha256": row["notebook_sha256"],
-            "status": row["status"],
+            "status": "interrupted" if dead else status,
             "parameters": json.loads(row["parameters"]),
             "created_at": row["created_at"],
             "started_at": row["started_at"],
@@ -435,11 +754,67 @@ class Store:
             "duration_s": row["duration_s"],
             "steps": steps,
             "metrics": json.loads(row["metrics"] or "{}"),
-            "model": json.loads(row["model"]) if row["model"] else None,
-            "example": json.loads(row["example"]) if row["example"] else None,
+            "model": self._artifact_ref(row["model"]),
+            "example": self._artifact_ref(row["example"]),
             "environment": json.loads(row["environment"]) if row["environment"] else None,
             "options": json.loads(row["options"] or "{}"),
-            "git": json.loads(row["git"]) if row["git"] else None,
+            "git": json.loads(row["git"]) if "git" in keys and row["git"] else None,
             "run_dir": str(run_dir),
             "report": str(report) if report.exists() else None,
         }
+
+    def _artifact_ref(self, text: str | None) -> dict[str, Any] | None:
+        if not text:
+            return None
+        ref = json.loads(text)
+        if ref.get("artifact"):
+            ref["artifact"] = self.absolute(ref["artifact"])
+        return ref
+
+
+class _Connection(sqlite3.Connection):
+    immutable = False
+
+
+def _connect_readonly(path: Path, immutable: bool | None = None) -> sqlite3.Connection:
+    """A read-only connection that creates nothing next to the database.
+
+    With a write-ahead log present (a writer is, or was, at work) SQLite reads through it
+    (``mode=ro``); without one, ``mode=ro`` would create ``-wal``/``-shm`` files (or fail in
+    a read-only folder), so the file is opened ``immutable`` instead.
+    """
+    if immutable is None:
+        immutable = not Path(f"{path}-wal").exists()
+    uri = path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+    db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None,
+                         check_same_thread=False, factory=_Connection)  # fmt: skip
+    db.immutable = immutable
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA query_only = 1")
+    return db
+
+
+def _readonly_message(root: Path, path: Path) -> str:
+    return (
+        f"the store {root} is read-only ({path} is not writable): reading commands (runs, "
+        "show) work, but no run can be recorded there; choose another --store "
+        "(or JUPYTER_MLOPS_STORE)"
+    )
+
+
+def _newer_message(root: Path, version: int) -> str:
+    return (
+        f"the store {root} was written by a newer jupyter-mlops (schema {version}, this one "
+        f"knows {SCHEMA_VERSION}): upgrade jupyter-mlops"
+    )
+
+
+def _database_error(root: Path, exc: sqlite3.DatabaseError) -> InvalidInput:
+    if _not_ours(exc):
+        return InvalidInput(
+            f"{root / 'runs.db'} is not a jupyter-mlops run database ({exc}); "
+            "choose another --store or move that file away"
+        )
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return InvalidInput(_readonly_message(root, root / "runs.db"))
+    return InvalidInput(f"cannot use the store {root}: {exc}")

@@ -1,4 +1,4 @@
-"""Python API: ``jupyter_mlops.publish``."""
+"""Python API functions that go through the service facade: ``jupyter_mlops.publish``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def publish(
     ``must_beat`` like ``"champion:accuracy"`` or ``"champion:rmse:lower"``. Returns
     ``{"name", "version", "uri", "aliases", "run_id", "checks", ...}``.
     """
-    from ..service import MlopsService
+    from .service import MlopsService
 
     service = MlopsService.create(store=store, registry_uri=registry_uri)
     return service.publish(
