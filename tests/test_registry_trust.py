@@ -21,8 +21,12 @@ def test_load_model_refuses_a_version_the_registry_does_not_describe(tmp_path, m
     monkeypatch.delenv("JUPYTER_MLOPS_REGISTRY_URI", raising=False)
     store = tmp_path / "store"
     uri = rf.seed_registry(store, tmp_path / "template")
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    # mlflow.set_*_uri also export MLFLOW_*_URI into os.environ: register them with monkeypatch
+    # first so they are removed after the test (they would leak into every later test).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", uri)
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", uri)
     clf = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     with mlflow.start_run():  # written by plain MLflow, as a pickle: no tags of ours
         mlflow.sklearn.log_model(
