@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 
 
 class RunOperations:
@@ -110,6 +110,8 @@ class RunOperations:
         from .runner.gc import collect_garbage, parse_duration
         from .runner.store import Store
 
+        if keep is not None and keep < 0:
+            raise InvalidInput(f"--keep must be 0 or more, got {keep}")
         seconds = parse_duration(older_than) if older_than is not None else None
         if not (self.store / "runs.db").is_file():
             return {"runs": [], "artifacts": 0, "bytes": 0, "kept": 0, "dry_run": dry_run}

@@ -97,6 +97,8 @@ def test_gc_options_are_validated(tmp_path: Path) -> None:
     )
     negative = mlops("gc", "--keep", "-1", "--store", str(store))
     assert negative.returncode == 2 and "--keep must be 0 or more" in negative.stderr
+    empty = mlops("gc", "--keep", "-1", "--store", str(store.parent / "no-store-here"))
+    assert empty.returncode == 2 and "--keep must be 0 or more" in empty.stderr
     assert gc(store, "--older-than", "1h")["runs"] == []  # younger than an hour: kept
     text = mlops("gc", "--older-than", "0s", "--store", str(store))
     assert text.returncode == 0

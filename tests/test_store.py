@@ -222,8 +222,8 @@ def unprivileged(*args: str) -> subprocess.CompletedProcess:
     """``jupyter mlops ARGS`` with permission bits enforced (root without CAP_DAC_OVERRIDE)."""
     prefix: list[str] = []
     if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("needs setpriv to drop root's override of permission bits")
+        # util-linux's setpriv is on every Debian system; without it this test must not pass
+        assert shutil.which("setpriv"), "setpriv (util-linux) is needed to test as non-root"
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     return subprocess.run(

@@ -665,31 +665,16 @@ class Store:
         Pages: ``limit``/``offset``, or ``before`` a run id (the runs older than it).
         Two queries whatever the number of runs (runs, then all their steps).
         """
-        sql = "SELECT * FROM runs WHERE 1 = 1"
-        args: list[Any] = []
-        if notebook is not None:
-            sql += " AND notebook = ?"
-            args.append(notebook)
-        if before is not None:
-            sql += " AND (created_at, rowid) < (SELECT created_at, rowid FROM runs WHERE id = ?)"
-            args.append(before)
+        sql, args = _runs_where(notebook=notebook, before=before)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
-        args += [limit, offset]
-        return self._records(self._query(sql, tuple(args)))
+        return self._records(self._query(sql, (*args, limit, offset)))
 
     def latest_run(
         self, notebook: str | None = None, status: str | None = "succeeded"
     ) -> dict[str, Any] | None:
         """The newest run (with ``status``, optionally of one notebook), or None."""
-        sql = "SELECT * FROM runs WHERE 1 = 1"
-        args: list[Any] = []
-        if notebook is not None:
-            sql += " AND notebook = ?"
-            args.append(notebook)
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        rows = self._query(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1", tuple(args))
+        sql, args = _runs_where(notebook=notebook, status=status)
+        rows = self._query(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1", args)
         return self._records(rows)[0] if rows else None
 
     def _steps_of(self, run_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
@@ -818,3 +803,21 @@ def _database_error(root: Path, exc: sqlite3.DatabaseError) -> InvalidInput:
     if "readonly" in str(exc) or "read-only" in str(exc):
         return InvalidInput(_readonly_message(root, root / "runs.db"))
     return InvalidInput(f"cannot use the store {root}: {exc}")
+
+
+def _runs_where(
+    notebook: str | None = None, status: str | None = None, before: str | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """``SELECT * FROM runs`` filtered by notebook, status and/or "older than run ``before``"."""
+    sql = "SELECT * FROM runs WHERE 1 = 1"
+    args: list[Any] = []
+    if notebook is not None:
+        sql += " AND notebook = ?"
+        args.append(notebook)
+    if status is not None:
+        sql += " AND status = ?"
+        args.append(status)
+    if before is not None:
+        sql += " AND (created_at, rowid) < (SELECT created_at, rowid FROM runs WHERE id = ?)"
+        args.append(before)
+    return sql, tuple(args)
