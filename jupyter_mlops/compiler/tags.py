@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..durations import parse_duration as _parse_duration
+
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 ROLE_TAGS = {
@@ -33,17 +35,11 @@ PREFIXES = {
     "secret": "secret",
     "reads": "reads",
 }
-DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float | None:
     """Seconds in ``6h``, ``30m``, ``1h30m``, ``1.5s`` (None if malformed or zero)."""
-    parts = DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        return None
-    seconds = sum(float(n) * UNITS[u] for n, u in parts)
-    return seconds or None
+    return _parse_duration(text) or None
 
 
 @dataclass

@@ -12,27 +12,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..durations import parse_duration as _parse_duration
 from ..errors import InvalidInput
 from .store import ACTIVE, Store, manifest_paths, map_manifest
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 
 def parse_duration(text: str) -> float:
     """``"90m"``, ``"12h"``, ``"30d"``, ``"2w"`` → seconds (:class:`InvalidInput` otherwise)."""
-    match = _DURATION.match(text or "")
-    if not match:
+    seconds = _parse_duration(text)
+    if seconds is None:
         raise InvalidInput(
             f"--older-than {text!r}: give a number and a unit, e.g. 45s, 90m, 12h, 30d or 2w"
         )
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    return seconds
 
 
 def _age_s(created_at: str, now: datetime) -> float:
