@@ -61,19 +61,13 @@ class InfoHandler(MlopsHandler):
         self.write_json(await self.call("info", path))
 
 
-class CompileHandler(MlopsHandler):
-    """``GET /mlops/api/pipeline?path=NB`` → the compiled pipeline (``Pipeline.to_dict()``)."""
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        path = self.get_query_argument("path", "")
-        self.write_json(await self.call("compile", path))
-
-
 def route_table() -> list[tuple[str, type[MlopsHandler]]]:
     """Routes relative to the server's base URL."""
+    from . import handlers_models, handlers_pipeline, handlers_runs
+
     return [
         (r"/mlops/api/info", InfoHandler),
-        (r"/mlops/api/pipeline", CompileHandler),
+        *handlers_pipeline.routes(),
+        *handlers_runs.routes(),
+        *handlers_models.routes(),
     ]
