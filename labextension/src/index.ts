@@ -4,33 +4,45 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { IPublishOptions, MlopsClient } from './api';
+import { RUNS_DRIVE, RunsDrive } from './drive';
 import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
 import { IMlopsModel } from './tokens';
 import { MlopsPanel, PANEL_ID } from './widgets/panel';
+import { toFormData, validateParameters } from './widgets/parameters';
 
 export * from './api';
 export * from './tokens';
 export { MlopsModel } from './model';
+export { PipelineModel } from './models/pipeline';
+export { RunsModel } from './models/runs';
+export { RegistryModel } from './models/registry';
 
 namespace CommandIDs {
   export const openPanel = 'jupyter-mlops:open-panel';
   export const refresh = 'jupyter-mlops:refresh';
+  export const run = 'jupyter-mlops:run';
 }
 
 /**
- * Provides the MLOps model (server info, pipeline of the current notebook).
+ * Provides the MLOps model (server info, pipeline, runs, registry).
  */
 const modelPlugin: JupyterFrontEndPlugin<IMlopsModel> = {
   id: 'jupyter-mlops:model',
-  description: 'The jupyter-mlops model: server info and current pipeline.',
+  description: 'The jupyter-mlops model: server info, pipeline, runs, models.',
   autoStart: true,
   provides: IMlopsModel,
   activate: (app: JupyterFrontEnd): IMlopsModel => {
     const model = new MlopsModel({
-      serverSettings: app.serviceManager.serverSettings
+      serverSettings: app.serviceManager.serverSettings,
+      events: app.serviceManager.events
     });
     void model.refreshInfo();
     return model;
@@ -45,33 +57,194 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The MLOps panel in the left sidebar.',
   autoStart: true,
   requires: [IMlopsModel],
-  optional: [INotebookTracker, ILayoutRestorer, ICommandPalette],
+  optional: [
+    INotebookTracker,
+    ILayoutRestorer,
+    ICommandPalette,
+    ITranslator,
+    ISettingRegistry,
+    IRenderMimeRegistry,
+    IDocumentManager
+  ],
   activate: (
     app: JupyterFrontEnd,
     model: IMlopsModel,
     tracker: INotebookTracker | null,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null,
+    settingRegistry: ISettingRegistry | null,
+    rendermime: IRenderMimeRegistry | null,
+    docManager: IDocumentManager | null
   ): void => {
-    const panel = new MlopsPanel(model);
+    const trans = (translator ?? nullTranslator).load('jupyter_mlops');
+    const settings = {
+      saveBeforeRun: true,
+      useCache: true,
+      historyMetrics: [] as string[]
+    };
+    if (settingRegistry) {
+      void settingRegistry.load(PANEL_ID).then(loaded => {
+        const update = () => {
+          settings.saveBeforeRun =
+            loaded.get('saveBeforeRun').composite !== false;
+          settings.useCache = loaded.get('useCache').composite !== false;
+          settings.historyMetrics =
+            (loaded.get('historyMetrics').composite as string[]) ?? [];
+          void model.runs.refreshHistory();
+        };
+        loaded.changed.connect(update);
+        update();
+      });
+    }
+
+    // Executed step notebooks open read-only through a drive on the runs API.
+    const drive = new RunsDrive(
+      new MlopsClient(app.serviceManager.serverSettings)
+    );
+    app.serviceManager.contents.addDrive(drive);
+
+    let followed: NotebookPanel | null = null;
+
+    const selectCell = (index: number) => {
+      const notebook = followed;
+      if (!notebook) {
+        return;
+      }
+      const content = notebook.content;
+      if (index < 0 || index >= content.widgets.length) {
+        return;
+      }
+      content.activeCellIndex = index;
+      content.deselectAll();
+      void content.scrollToItem(index, 'smart');
+      app.shell.activateById(notebook.id);
+    };
+
+    const openStepNotebook = async (runId: string, step: string) => {
+      const path = RunsDrive.path(runId, step);
+      if (!docManager) {
+        window.open(await drive.getDownloadUrl(`${runId}/${step}.ipynb`));
+        return;
+      }
+      const widget = docManager.openOrReveal(path, 'Notebook');
+      if (!(widget instanceof NotebookPanel)) {
+        return;
+      }
+      await widget.context.ready;
+      widget.content.mode = 'command';
+      // Point at the cell that raised.
+      const cells = widget.content.model?.cells;
+      if (!cells) {
+        return;
+      }
+      for (let i = 0; i < cells.length; i++) {
+        const outputs = (cells.get(i).toJSON() as any).outputs ?? [];
+        if (outputs.some((o: any) => o.output_type === 'error')) {
+          widget.content.activeCellIndex = i;
+          void widget.content.scrollToItem(i, 'center');
+          break;
+        }
+      }
+    };
+
+    const run = async () => {
+      const notebook = followed;
+      const path = model.pipeline.path;
+      if (!path) {
+        return;
+      }
+      const schema = model.pipeline.result?.parameters_schema;
+      if (schema) {
+        const errors = validateParameters(
+          schema,
+          toFormData(schema, model.pipeline.values),
+          trans
+        );
+        if (Object.keys(errors).length) {
+          model.runs.reportError(Object.values(errors).join('; '));
+          return;
+        }
+      }
+      if (
+        notebook &&
+        settings.saveBeforeRun &&
+        notebook.context.path === path &&
+        notebook.context.model.dirty
+      ) {
+        await notebook.context.save();
+      }
+      await model.runs.start(
+        path,
+        model.pipeline.changedValues,
+        settings.useCache
+      );
+    };
+
+    const savePublishDefaults = (options: IPublishOptions) => {
+      const notebook = followed;
+      if (!notebook?.model) {
+        return;
+      }
+      const current = (notebook.model.getMetadata('mlops') as any) ?? {};
+      notebook.model.setMetadata('mlops', { ...current, publish: options });
+    };
+
+    const panel = new MlopsPanel({
+      model,
+      trans,
+      translator: translator ?? undefined,
+      rendermime,
+      actions: {
+        selectCell,
+        openStepNotebook: (runId, step) => void openStepNotebook(runId, step),
+        run,
+        savePublishDefaults
+      },
+      historyMetrics: () => settings.historyMetrics,
+      showRun: runId => {
+        void model.runs.show(runId);
+      }
+    });
     app.shell.add(panel, 'left', { rank: 900 });
     if (restorer) {
       restorer.add(panel, PANEL_ID);
     }
 
     app.commands.addCommand(CommandIDs.openPanel, {
-      label: 'Open the MLOps Panel',
+      label: trans.__('Open the MLOps Panel'),
       icon: mlopsIcon,
       execute: () => app.shell.activateById(panel.id)
     });
     app.commands.addCommand(CommandIDs.refresh, {
-      label: 'Refresh MLOps Info and Pipeline',
+      label: trans.__('Refresh MLOps Info and Pipeline'),
       execute: async () => {
-        await Promise.all([model.refreshInfo(), model.refreshPipeline()]);
+        await Promise.all([
+          model.refreshInfo(),
+          model.pipeline.compile(),
+          model.runs.refreshHistory()
+        ]);
+      }
+    });
+    app.commands.addCommand(CommandIDs.run, {
+      label: trans.__('Run the Notebook Pipeline'),
+      caption: trans.__('Run the pipeline of the current notebook (MLOps)'),
+      isEnabled: () => model.pipeline.path !== null,
+      execute: async () => {
+        app.shell.activateById(panel.id);
+        try {
+          await run();
+        } catch {
+          // Shown in the panel.
+        }
       }
     });
     if (palette) {
-      for (const command of [CommandIDs.openPanel, CommandIDs.refresh]) {
+      for (const command of [
+        CommandIDs.openPanel,
+        CommandIDs.refresh,
+        CommandIDs.run
+      ]) {
         palette.addItem({ command, category: 'MLOps' });
       }
     }
@@ -79,41 +252,61 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     if (!tracker) {
       return;
     }
-    // Follow the notebook in focus; compile again when it is saved or renamed.
-    let followed: NotebookPanel | null = null;
+    // Follow the notebook in focus: compile its content as edited.
+    const onContentChanged = () => model.pipeline.schedule();
     const onSaved = (_: unknown, state: string) => {
       if (state === 'completed') {
-        void model.refreshPipeline();
+        model.pipeline.schedule(0);
       }
     };
-    const onPathChanged = (_: unknown, path: string) => {
-      model.setNotebookPath(path);
+    const onPathChanged = () => follow(followed, true);
+    const onActiveCell = () => {
+      model.pipeline.setActiveCell(followed?.content.activeCellIndex ?? null);
     };
-    const onDisposed = () => {
-      // The tracker moves on to another notebook, or to none.
-      follow(tracker.currentWidget);
+    const onDisposed = () => follow(tracker.currentWidget);
+    const disconnect = (notebook: NotebookPanel) => {
+      notebook.context.saveState.disconnect(onSaved);
+      notebook.context.pathChanged.disconnect(onPathChanged);
+      notebook.context.model?.contentChanged.disconnect(onContentChanged);
+      notebook.content.activeCellChanged.disconnect(onActiveCell);
+      notebook.disposed.disconnect(onDisposed);
     };
-    const follow = (notebook: NotebookPanel | null) => {
+    const follow = (notebook: NotebookPanel | null, force = false) => {
       if (notebook?.isDisposed) {
         notebook = null;
       }
-      if (followed === notebook) {
+      if (notebook?.context.path.startsWith(`${RUNS_DRIVE}:`)) {
+        // An executed step notebook: keep following the source notebook.
         return;
       }
-      if (followed) {
-        followed.context.saveState.disconnect(onSaved);
-        followed.context.pathChanged.disconnect(onPathChanged);
-        followed.disposed.disconnect(onDisposed);
+      if (followed === notebook && !force) {
+        return;
       }
+      if (followed && followed !== notebook) {
+        disconnect(followed);
+      }
+      const same = followed === notebook;
       followed = notebook;
       if (!notebook) {
-        model.setNotebookPath(null);
+        model.setNotebook(null);
         return;
       }
-      notebook.context.saveState.connect(onSaved);
-      notebook.context.pathChanged.connect(onPathChanged);
-      notebook.disposed.connect(onDisposed);
-      model.setNotebookPath(notebook.context.path);
+      if (!same) {
+        notebook.context.saveState.connect(onSaved);
+        notebook.context.pathChanged.connect(onPathChanged);
+        notebook.content.activeCellChanged.connect(onActiveCell);
+        notebook.disposed.connect(onDisposed);
+        void notebook.context.ready.then(() => {
+          if (followed === notebook) {
+            notebook.context.model.contentChanged.connect(onContentChanged);
+            model.pipeline.schedule(0);
+          }
+        });
+      }
+      const context = notebook.context;
+      model.setNotebook(context.path, () =>
+        context.isReady ? context.model.toJSON() : null
+      );
     };
     tracker.currentChanged.connect((_, notebook) => follow(notebook));
     follow(tracker.currentWidget);

@@ -1,7 +1,10 @@
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 
-import { IPipeline, IServerInfo } from './api';
+import { IServerInfo, MlopsClient } from './api';
+import type { PipelineModel } from './models/pipeline';
+import type { RegistryModel } from './models/registry';
+import type { RunsModel } from './models/runs';
 
 /**
  * The state of a value fetched from the server.
@@ -9,10 +12,12 @@ import { IPipeline, IServerInfo } from './api';
 export type FetchStatus = 'idle' | 'loading' | 'ready' | 'error';
 
 /**
- * The MLOps model: what the server says about itself and about the notebook
- * currently focused. Views and other plugins observe it through its signals.
+ * The MLOps model: the server info, and the models of each feature (pipeline
+ * of the notebook in focus, runs, registry). Views observe their signals.
  */
 export interface IMlopsModel {
+  /** The REST client. */
+  readonly client: MlopsClient;
   /** The server info, once fetched. */
   readonly info: IServerInfo | null;
   /** The state of the info request. */
@@ -21,30 +26,21 @@ export interface IMlopsModel {
   readonly infoError: string | null;
   /** Emitted when `info`, `infoStatus` or `infoError` change. */
   readonly infoChanged: ISignal<IMlopsModel, void>;
-
-  /** The path (relative to the server root) of the notebook followed. */
-  readonly notebookPath: string | null;
-  /** The compiled pipeline of `notebookPath`, once fetched. */
-  readonly pipeline: IPipeline | null;
-  /** The state of the pipeline request. */
-  readonly pipelineStatus: FetchStatus;
-  /** The error message (the server's) of the last compile, if it failed. */
-  readonly pipelineError: string | null;
-  /** Emitted when the notebook path or the pipeline state change. */
-  readonly pipelineChanged: ISignal<IMlopsModel, void>;
-
-  /**
-   * Whether pipeline compiles are wanted (e.g. a view showing them is
-   * visible). While inactive, changes only mark the pipeline as stale.
-   */
-  active: boolean;
-
   /** Fetch the server info again. */
   refreshInfo(): Promise<void>;
-  /** Follow another notebook (or none); compiles it when active. */
-  setNotebookPath(path: string | null): void;
-  /** Compile the followed notebook again (e.g. after a save). */
-  refreshPipeline(): Promise<void>;
+
+  /** The pipeline of the notebook in focus and its parameter values. */
+  readonly pipeline: PipelineModel;
+  /** Runs: live states, history. */
+  readonly runs: RunsModel;
+  /** Registered models, publishing, aliases. */
+  readonly registry: RegistryModel;
+  /** The path of the notebook followed. */
+  readonly notebookPath: string | null;
+  /**
+   * Follow a notebook (or none); `content` gives its JSON as in the editor.
+   */
+  setNotebook(path: string | null, content?: (() => unknown) | null): void;
 }
 
 /**
@@ -52,5 +48,5 @@ export interface IMlopsModel {
  */
 export const IMlopsModel = new Token<IMlopsModel>(
   'jupyter-mlops:IMlopsModel',
-  'The jupyter-mlops model: server info and the pipeline of the current notebook.'
+  'The jupyter-mlops model: server info, pipeline, runs and registry.'
 );

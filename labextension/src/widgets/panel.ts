@@ -1,10 +1,16 @@
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { SidePanel } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import { Panel, Widget } from '@lumino/widgets';
 
 import { mlopsIcon } from '../icons';
 import { IMlopsModel } from '../tokens';
-import { InfoView } from './info';
-import { PipelineView } from './pipeline';
+import { HistoryWidget } from './history';
+import { InfoWidget } from './info';
+import { ModelsWidget } from './models';
+import { ParametersWidget } from './parameters';
+import { IPanelActions, PipelineWidget } from './pipeline';
+import { IRunActions, RunWidget } from './run';
 
 /**
  * The id of the MLOps side panel.
@@ -12,28 +18,27 @@ import { PipelineView } from './pipeline';
 export const PANEL_ID = 'jupyter-mlops:panel';
 
 /**
- * The left-sidebar MLOps panel: server info, then the current pipeline.
+ * The left-sidebar MLOps panel: one section per feature.
  */
-export class MlopsPanel extends Panel {
-  constructor(model: IMlopsModel) {
-    super();
+export class MlopsPanel extends SidePanel {
+  constructor(options: MlopsPanel.IOptions) {
+    const { model, trans } = options;
+    super({ translator: options.translator });
     this._model = model;
     this.id = PANEL_ID;
     this.addClass('jp-mlops-panel');
     this.title.icon = mlopsIcon;
-    this.title.caption = 'MLOps';
-    this.title.label = '';
-    this.node.setAttribute('aria-label', 'MLOps');
+    this.title.caption = trans.__('MLOps');
+    this.node.setAttribute('aria-label', trans.__('MLOps'));
 
-    const header = new Widget();
-    header.addClass('jp-mlops-panel-header');
-    const heading = document.createElement('h2');
-    heading.textContent = 'MLOps';
-    header.node.append(heading);
-
-    this.addWidget(header);
-    this.addWidget(new InfoView(model));
-    this.addWidget(new PipelineView(model));
+    this.header.addWidget(new InfoWidget(model, trans));
+    this.addWidget(new PipelineWidget(model, options.actions, trans));
+    this.addWidget(new ParametersWidget(model, trans));
+    this.addWidget(new RunWidget(model, options.actions, trans));
+    this.addWidget(new HistoryWidget(model, trans, options.historyMetrics));
+    this.addWidget(
+      new ModelsWidget(model, trans, options.rendermime, options.showRun)
+    );
   }
 
   get model(): IMlopsModel {
@@ -42,7 +47,7 @@ export class MlopsPanel extends Panel {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._model.active = true;
+    this._model.pipeline.active = true;
     if (this._model.infoStatus === 'error') {
       void this._model.refreshInfo();
     }
@@ -50,8 +55,22 @@ export class MlopsPanel extends Panel {
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._model.active = false;
+    this._model.pipeline.active = false;
   }
 
   private _model: IMlopsModel;
+}
+
+export namespace MlopsPanel {
+  export interface IOptions {
+    model: IMlopsModel;
+    actions: IPanelActions & IRunActions;
+    trans: TranslationBundle;
+    translator?: any;
+    rendermime: IRenderMimeRegistry | null;
+    /** The metrics the history shows (all when empty). */
+    historyMetrics: () => string[];
+    /** Show a run (from a model version's link). */
+    showRun: (runId: string) => void;
+  }
 }

@@ -1,0 +1,96 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { ISignal } from '@lumino/signaling';
+import * as React from 'react';
+
+/**
+ * Re-render the component each time one of `signals` is emitted.
+ */
+export function useSignals(...signals: ISignal<any, any>[]): void {
+  const [, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const bump = () => setTick(t => t + 1);
+    signals.forEach(s => s.connect(bump));
+    return () => {
+      signals.forEach(s => s.disconnect(bump));
+    };
+  }, signals);
+}
+
+/**
+ * The current time, updated every `ms` while `enabled`.
+ */
+export function useNow(enabled: boolean, ms = 500): number {
+  const [now, setNow] = React.useState(Date.now());
+  React.useEffect(() => {
+    if (!enabled) {
+      return;
+    }
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [enabled, ms]);
+  return now;
+}
+
+/** "1.2 s", "3 min 4 s". */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) {
+    return '';
+  }
+  if (seconds < 60) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/** A short local date-time. */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+/** A metric or parameter value, short. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+  }
+  if (value === undefined) {
+    return '';
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The translated label of a run or step status. */
+export function statusLabel(trans: TranslationBundle, status: string): string {
+  const labels: { [status: string]: string } = {
+    pending: trans.__('pending'),
+    queued: trans.__('queued'),
+    running: trans.__('running'),
+    succeeded: trans.__('succeeded'),
+    cached: trans.__('cached'),
+    failed: trans.__('failed'),
+    skipped: trans.__('skipped'),
+    cancelled: trans.__('cancelled'),
+    interrupted: trans.__('interrupted')
+  };
+  return labels[status] ?? status;
+}
+
+/** An inline error, announced to assistive technologies. */
+export function ErrorLine(props: {
+  className?: string;
+  message: string | null;
+}): JSX.Element | null {
+  if (!props.message) {
+    return null;
+  }
+  return (
+    <div className={`jp-mlops-error ${props.className ?? ''}`} role="alert">
+      {props.message}
+    </div>
+  );
+}
