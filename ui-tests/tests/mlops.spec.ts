@@ -92,7 +92,12 @@ test.describe('MLOps side panel', () => {
     const calls: string[] = [];
     let failure: string | null = null;
     await page.route(endpoint('pipeline'), route => {
-      const path = new URL(route.request().url()).searchParams.get('path')!;
+      const request = route.request();
+      // GET ?path= (saved file) or POST {path, content} (as in the editor).
+      const path =
+        request.method() === 'POST'
+          ? request.postDataJSON().path
+          : new URL(request.url()).searchParams.get('path')!;
       calls.push(path);
       if (failure) {
         return route.fulfill({
@@ -105,31 +110,49 @@ test.describe('MLOps side panel', () => {
         status: 200,
         contentType: 'application/json',
         body: JSON.stringify({
-          notebook: path,
-          kernel: 'python3',
-          parameters: { alpha: { default: 0.5, type: 'float' } },
-          steps: [
+          pipeline: {
+            notebook: path,
+            kernel: 'python3',
+            parameters: { alpha: { default: 0.5, type: 'float' } },
+            steps: [
+              {
+                name: 'load',
+                cells: [0, 1],
+                upstream: [],
+                inputs: {},
+                outputs: ['df'],
+                cache: true
+              },
+              {
+                name: 'train',
+                cells: [2],
+                upstream: ['load'],
+                inputs: { df: 'load' },
+                outputs: ['model'],
+                cache: true
+              }
+            ],
+            metrics: [],
+            model: null,
+            example: null,
+            warnings: ['cell 3 has no tag']
+          },
+          errors: [],
+          warnings: [
             {
-              name: 'load',
-              cells: [0, 1],
-              upstream: [],
-              inputs: {},
-              outputs: ['df'],
-              cache: true
-            },
-            {
-              name: 'train',
-              cells: [2],
-              upstream: ['load'],
-              inputs: { df: 'load' },
-              outputs: ['model'],
-              cache: true
+              cell: 3,
+              step: null,
+              variable: null,
+              message: 'cell 3 has no tag'
             }
           ],
-          metrics: null,
-          model: null,
-          example: null,
-          warnings: ['cell 3 has no tag']
+          parameters_schema: {
+            type: 'object',
+            properties: {
+              alpha: { type: 'number', default: 0.5, title: 'alpha' }
+            }
+          },
+          publish_defaults: null
         })
       });
     });

@@ -4,6 +4,7 @@ import {
   ICompileResult,
   IJSONSchema,
   IPipelineStep,
+  MlopsAPIError,
   MlopsClient
 } from '../api';
 import { FetchStatus } from '../tokens';
@@ -121,9 +122,21 @@ export class PipelineModel {
     this._changed.emit();
     try {
       const content = this._content ? this._content() : null;
-      const result = content
-        ? await this._client.compileContent(path, content)
-        : await this._client.compile(path);
+      let result: ICompileResult;
+      if (content && this._postable) {
+        try {
+          result = await this._client.compileContent(path, content);
+        } catch (error) {
+          // A server without the POST route compiles the saved file only.
+          if (!(error instanceof MlopsAPIError && error.status === 405)) {
+            throw error;
+          }
+          this._postable = false;
+          result = await this._client.compile(path);
+        }
+      } else {
+        result = await this._client.compile(path);
+      }
       if (request !== this._request) {
         return;
       }
@@ -224,6 +237,7 @@ export class PipelineModel {
   }
 
   private _client: MlopsClient;
+  private _postable = true;
   private _changed = new Signal<PipelineModel, void>(this);
   private _path: string | null = null;
   private _content: (() => unknown) | null = null;
