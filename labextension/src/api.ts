@@ -63,6 +63,8 @@ export interface IPipelineStep {
   outputs: string[];
   cache?: unknown;
   reads?: string[];
+  /** the parameters the step reads (when the server sends them) */
+  params_read?: string[];
 }
 
 /**
@@ -249,7 +251,7 @@ export interface IPublishResult {
   version: number;
   uri: string;
   aliases: string[];
-  checks: ICheck[];
+  checks: unknown;
 }
 
 /**

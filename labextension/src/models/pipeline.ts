@@ -173,6 +173,8 @@ export class PipelineModel {
   setActiveCell(index: number | null): void {
     if (index !== this._activeCell) {
       this._activeCell = index;
+      // The cell now shows which step is meant.
+      this._selectedStep = null;
       this._changed.emit();
     }
   }

@@ -102,7 +102,7 @@ export class RegistryModel {
       outcome = {
         ok: false,
         message: Private.message(error),
-        checks: Array.isArray(body?.checks) ? body.checks : []
+        checks: checkList(body?.checks)
       };
     }
     this._publishing.delete(runId);
@@ -145,6 +145,30 @@ export class RegistryModel {
   private _history: IHistoryEntry[] = [];
   private _outcomes = new Map<string, PublishOutcome>();
   private _publishing = new Set<string>();
+}
+
+/**
+ * The checks of a publish answer as a list: the server sends
+ * `{"gates": [...], "deployability": {...}}` (a list is taken as is).
+ */
+export function checkList(checks: unknown): ICheck[] {
+  if (Array.isArray(checks)) {
+    return checks;
+  }
+  if (!checks || typeof checks !== 'object') {
+    return [];
+  }
+  const { gates, deployability, ...rest } = checks as { [key: string]: any };
+  const list: ICheck[] = Array.isArray(gates) ? [...gates] : [];
+  if (deployability && typeof deployability === 'object') {
+    list.push({ name: 'deployability', ...deployability });
+  }
+  for (const [name, value] of Object.entries(rest)) {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      list.push({ name, ...(value as object) });
+    }
+  }
+  return list;
 }
 
 namespace Private {

@@ -208,7 +208,10 @@ export class RunsModel {
     this._polls.clear();
   }
 
-  /** Track a run: its record now, then the replay of its events. */
+  /**
+   * Track a run: the replay of its events (every state it went through, in
+   * order), then its record for what no event said (e.g. an older run).
+   */
   private async _attach(record: IRunRecord, path?: string): Promise<IRunState> {
     let state = this._runs.get(record.id);
     if (!state) {
@@ -222,9 +225,12 @@ export class RunsModel {
         seq: 0
       };
       this._runs.set(record.id, state);
+      for (const name of Object.keys(record.steps ?? {})) {
+        this._step(state, name);
+      }
+      await this._replay(state);
     }
     this._applyRecord(record);
-    await this._replay(state);
     this._watch(state);
     return state;
   }
@@ -236,9 +242,16 @@ export class RunsModel {
     }
     this._replaying.add(state.id);
     try {
-      const { events } = await this._client.runEvents(state.id, state.seq);
-      for (const event of events) {
-        this._apply(event);
+      // Pages of events until the replay is exhausted.
+      for (let page = 0; page < 50; page++) {
+        const { events } = await this._client.runEvents(state.id, state.seq);
+        const before = state.seq;
+        for (const event of events) {
+          this._apply(event);
+        }
+        if (!events.length || state.seq === before) {
+          break;
+        }
       }
     } catch {
       // The record stays the source of truth; the poll below retries.
@@ -356,27 +369,32 @@ export class RunsModel {
     return true;
   }
 
+  /**
+   * Take a run record: its metrics and outputs always; its statuses when no
+   * event told them (or when it says the run is over).
+   */
   private _applyRecord(record: IRunRecord): void {
     const state = this._runs.get(record.id);
     if (!state) {
       return;
     }
     state.record = record;
-    // Events are fresher than the record while they flow.
-    if (state.seq === 0 || FINISHED.includes(record.status)) {
+    const over = FINISHED.includes(record.status);
+    if (state.seq === 0 || over) {
       state.status = record.status;
       state.error = (record.error as string | null) ?? state.error;
     }
     for (const [name, step] of Object.entries(record.steps ?? {})) {
       const current = this._step(state, name);
-      if (state.seq === 0 || FINISHED.includes(record.status)) {
+      const final = over && current.status !== step.status;
+      if (state.seq === 0 || final) {
         this._setStepStatus(current, step.status);
-        current.duration_s = step.duration_s ?? current.duration_s;
-        current.error = step.error ?? current.error;
-        current.reason = step.reason ?? current.reason;
       }
+      current.duration_s = step.duration_s ?? current.duration_s;
+      current.error = step.error ?? current.error;
+      current.reason = step.reason ?? current.reason;
     }
-    if (FINISHED.includes(state.status)) {
+    if (over) {
       this._unwatch(state.id);
     }
   }

@@ -24,7 +24,7 @@ export function layoutPipeline(pipeline: IPipeline) {
   });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const step of pipeline.steps) {
-    const reads = step.reads?.length ? step.reads.join(', ') : '';
+    const reads = step.params_read?.length ? step.params_read.join(', ') : '';
     const width =
       Math.max(step.name.length, reads.length * 0.85) * CHAR_WIDTH + 28;
     graph.setNode(step.name, {
@@ -157,14 +157,14 @@ export function DagView(props: {
             >
               {name}
             </text>
-            {step?.reads?.length ? (
+            {step?.params_read?.length ? (
               <text
                 x={node.width / 2}
                 y={33}
                 textAnchor="middle"
                 className="jp-mlops-dag-reads"
               >
-                {step.reads.join(', ')}
+                {step.params_read.join(', ')}
               </text>
             ) : null}
           </g>
