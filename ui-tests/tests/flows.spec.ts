@@ -79,6 +79,12 @@ async function setParameter(panel: Locator, name: string, value: string) {
   await input.blur();
 }
 
+/** The number of cells of the notebook as saved on the server. */
+async function savedCells(page: Page, file: string): Promise<number> {
+  const response = await page.request.get(`/api/contents/${file}?content=1`);
+  return (await response.json()).content.cells.length;
+}
+
 async function shoot(target: Locator | Page, name: string) {
   if (SCREENSHOTS) {
     await target.screenshot({ path: path.join(IMAGES, name) });
@@ -90,7 +96,7 @@ test.describe('MLOps panel flows (real server)', () => {
     page,
     tmpPath
   }) => {
-    const { panel } = await openNotebook(
+    const { panel, file } = await openNotebook(
       page,
       tmpPath,
       'flow.ipynb',
@@ -114,7 +120,7 @@ test.describe('MLOps panel flows (real server)', () => {
     // A new cell reading `data`, not saved: the DAG follows the editor.
     await page.notebook.addCell('code', 'n_points = len(data)');
     await expect(loadToEvaluate).toContainText('data');
-    await expect(page.locator('.jp-mod-current .jp-mod-dirty')).toHaveCount(1);
+    expect(await savedCells(page, file)).toBe(5);
 
     // Clicking a node selects its cell.
     await node(panel, 'train').click();
@@ -152,7 +158,8 @@ test.describe('MLOps panel flows (real server)', () => {
         /^(pending,)?(queued,)?running,succeeded$/
       );
     }
-    await expect(page.locator('.jp-mod-current .jp-mod-dirty')).toHaveCount(0);
+    // Saved before the run (setting saveBeforeRun, on by default).
+    expect(await savedCells(page, file)).toBe(6);
     const run1 = (await runStatus.getAttribute('data-run'))!;
 
     // History: the run with its parameter and metric.
