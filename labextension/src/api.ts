@@ -138,7 +138,8 @@ export interface IRunStep {
   status: StepStatus;
   duration_s: number | null;
   notebook?: string | null;
-  error?: string | null;
+  /** one line (events) or `{"cell", "ename", "evalue"}` (records) */
+  error?: string | { [key: string]: unknown } | null;
   cached_from?: string | null;
   reason?: string | null;
   outputs?: unknown;
@@ -160,7 +161,7 @@ export interface IRunRecord {
   metrics: { [name: string]: number } | null;
   model: { step?: string; variable?: string; artifact?: string } | null;
   published?: { name: string; version: number } | null;
-  error?: string | null;
+  error?: unknown;
   [key: string]: unknown;
 }
 

@@ -60,13 +60,15 @@ function node(panel: Locator, name: string): Locator {
 }
 
 async function runAndWait(panel: Locator, status = 'succeeded') {
-  const before = await panel
-    .locator('.jp-mlops-run-status')
-    .getAttribute('data-run')
-    .catch(() => null);
-  await panel.locator('.jp-mlops-run-button').click();
   const runStatus = panel.locator('.jp-mlops-run-status');
-  await expect(runStatus).not.toHaveAttribute('data-run', before ?? '-');
+  const before = (await runStatus.count())
+    ? await runStatus.getAttribute('data-run')
+    : null;
+  await panel.locator('.jp-mlops-run-button').click();
+  await expect(runStatus).toHaveAttribute('data-run', /.+/);
+  if (before) {
+    await expect(runStatus).not.toHaveAttribute('data-run', before);
+  }
   await expect(runStatus).toHaveAttribute('data-status', status, {
     timeout: RUN_TIMEOUT
   });
@@ -272,7 +274,8 @@ test.describe('MLOps panel flows (real server)', () => {
     const runId = await panel
       .locator('.jp-mlops-run-status')
       .getAttribute('data-run');
-    await page.reload();
+    // (The notebook, not the launcher, is the restored tab: don't wait for it.)
+    await page.reload({ waitForIsReady: false });
     await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
     const again = await openPanel(page);
     const runStatus = again.locator('.jp-mlops-run-status');

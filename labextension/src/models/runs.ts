@@ -219,7 +219,7 @@ export class RunsModel {
         id: record.id,
         path: record.path ?? path ?? '',
         status: record.status,
-        error: (record.error as string | null) ?? null,
+        error: errorText(record.error),
         record,
         steps: {},
         seq: 0
@@ -345,7 +345,7 @@ export class RunsModel {
     const time = Date.parse(event.time);
     if (event.schema_id === EventSchemas.run && event.status) {
       state.status = event.status as RunStatus;
-      state.error = event.error ?? null;
+      state.error = errorText(event.error);
       if (FINISHED.includes(state.status)) {
         this._unwatch(state.id);
         void this._finished(state);
@@ -359,7 +359,7 @@ export class RunsModel {
           step.lines = [];
         }
         step.duration_s = event.duration_s ?? step.duration_s;
-        step.error = event.error ?? null;
+        step.error = errorText(event.error);
         step.reason = event.reason ?? null;
       } else if (event.schema_id === EventSchemas.output && event.text) {
         const lines = event.text.split('\n').filter(l => l.length);
@@ -382,7 +382,7 @@ export class RunsModel {
     const over = FINISHED.includes(record.status);
     if (state.seq === 0 || over) {
       state.status = record.status;
-      state.error = (record.error as string | null) ?? state.error;
+      state.error = errorText(record.error) ?? state.error;
     }
     for (const [name, step] of Object.entries(record.steps ?? {})) {
       const current = this._step(state, name);
@@ -391,7 +391,7 @@ export class RunsModel {
         this._setStepStatus(current, step.status);
       }
       current.duration_s = step.duration_s ?? current.duration_s;
-      current.error = step.error ?? current.error;
+      current.error = errorText(step.error) ?? current.error;
       current.reason = step.reason ?? current.reason;
     }
     if (over) {
@@ -456,6 +456,30 @@ export class RunsModel {
   private _lastEvent = new Map<string, number>();
   private _replaying = new Set<string>();
   private _buffers = new Map<string, IRunEvent[]>();
+}
+
+/**
+ * A one-line error: events carry text, records an object
+ * (`{"cell", "ename", "evalue"}`).
+ */
+export function errorText(error: unknown): string | null {
+  if (error === null || error === undefined || error === '') {
+    return null;
+  }
+  if (typeof error === 'string') {
+    return error;
+  }
+  if (typeof error === 'object') {
+    const e = error as { [key: string]: unknown };
+    if (e.ename || e.evalue) {
+      const where = typeof e.cell === 'number' ? ` (cell ${e.cell + 1})` : '';
+      return `${e.ename ?? 'Error'}: ${e.evalue ?? ''}${where}`;
+    }
+    if (typeof e.message === 'string') {
+      return e.message;
+    }
+  }
+  return JSON.stringify(error);
 }
 
 namespace Private {
