@@ -98,6 +98,10 @@ test.describe('MLOps panel flows (real server)', () => {
     page,
     tmpPath
   }) => {
+    if (SCREENSHOTS) {
+      // Room for every section in the pictures.
+      await page.setViewportSize({ width: 1280, height: 1500 });
+    }
     const { panel, file } = await openNotebook(
       page,
       tmpPath,

@@ -70,7 +70,10 @@ function HistoryView(props: {
     <div className="jp-mlops-history-body">
       <ErrorLine message={model.runs.historyError} />
       <ul className="jp-mlops-runs" aria-label={trans.__('Runs')}>
-        {runs.map(record => {
+        {runs.map(listed => {
+          // A run followed live is fresher than the listing.
+          const record = model.runs.run(listed.id)?.record ?? listed;
+          const status = model.runs.run(listed.id)?.status ?? listed.status;
           const cached = Object.entries(record.steps ?? {})
             .filter(([, s]) => s.status === 'cached')
             .map(([name]) => name);
@@ -79,7 +82,7 @@ function HistoryView(props: {
               key={record.id}
               className="jp-mlops-run-item"
               data-run={record.id}
-              data-status={record.status}
+              data-status={status}
             >
               <label className="jp-mlops-run-item-head">
                 <input
@@ -88,11 +91,9 @@ function HistoryView(props: {
                   onChange={() => toggle(record.id)}
                   aria-label={trans.__('Compare run %1', record.id)}
                 />
-                <span
-                  className={`jp-mlops-status-dot jp-mod-${record.status}`}
-                />
+                <span className={`jp-mlops-status-dot jp-mod-${status}`} />
                 <span className="jp-mlops-run-item-status">
-                  {statusLabel(trans, record.status)}
+                  {statusLabel(trans, status)}
                 </span>
                 <span className="jp-mlops-run-item-time">
                   {formatTime(record.started_at)}

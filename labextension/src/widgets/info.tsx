@@ -54,12 +54,15 @@ function InfoView(props: {
         </button>
       </div>
       {info ? (
-        <dl className="jp-mlops-info-details">
-          <dt>{trans.__('Store')}</dt>
-          <dd title={info.store}>{info.store}</dd>
-          <dt>{trans.__('Registry')}</dt>
-          <dd title={info.registry_uri}>{info.registry_uri}</dd>
-        </dl>
+        <details className="jp-mlops-info-more">
+          <summary>{trans.__('Store and registry')}</summary>
+          <dl className="jp-mlops-info-details">
+            <dt>{trans.__('Store')}</dt>
+            <dd title={info.store}>{info.store}</dd>
+            <dt>{trans.__('Registry')}</dt>
+            <dd title={info.registry_uri}>{info.registry_uri}</dd>
+          </dl>
+        </details>
       ) : null}
       {infoError ? (
         <div className="jp-mlops-error jp-mlops-info-error" role="alert">

@@ -1,6 +1,7 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';
+import { AccordionPanel } from '@lumino/widgets';
 import { Message } from '@lumino/messaging';
 
 import { mlopsIcon } from '../icons';
@@ -39,6 +40,8 @@ export class MlopsPanel extends SidePanel {
     this.addWidget(
       new ModelsWidget(model, trans, options.rendermime, options.showRun)
     );
+    // The graph and the run need the room; the other sections less.
+    (this.content as AccordionPanel).setRelativeSizes([4, 1.5, 1.5, 2, 2]);
   }
 
   get model(): IMlopsModel {
