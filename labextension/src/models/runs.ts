@@ -49,6 +49,8 @@ export interface IRunState {
   steps: { [name: string]: IStepState };
   /** The sequence number of the last event applied. */
   seq: number;
+  /** When the run started running (ms since the epoch), from its events. */
+  startedAt: number | null;
 }
 
 /**
@@ -222,7 +224,8 @@ export class RunsModel {
         error: errorText(record.error),
         record,
         steps: {},
-        seq: 0
+        seq: 0,
+        startedAt: null
       };
       this._runs.set(record.id, state);
       for (const name of Object.keys(record.steps ?? {})) {
@@ -346,6 +349,9 @@ export class RunsModel {
     if (event.schema_id === EventSchemas.run && event.status) {
       state.status = event.status as RunStatus;
       state.error = errorText(event.error);
+      if (event.status === 'running' && !Number.isNaN(time)) {
+        state.startedAt = time;
+      }
       if (FINISHED.includes(state.status)) {
         this._unwatch(state.id);
         void this._finished(state);

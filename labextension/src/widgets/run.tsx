@@ -74,9 +74,9 @@ function RunView(props: {
 
   let elapsed = '';
   if (run) {
-    const started = run.record.started_at
-      ? Date.parse(run.record.started_at)
-      : NaN;
+    const started =
+      run.startedAt ??
+      (run.record.started_at ? Date.parse(run.record.started_at) : NaN);
     if (active && !Number.isNaN(started)) {
       elapsed = formatDuration(Math.max(0, (now - started) / 1000));
     } else if (run.record.duration_s !== null) {
