@@ -48,3 +48,9 @@ class GateRefused(MlopsError):
 
     exit_code = 3
     http_status = 409
+
+
+class Conflict(MlopsError):
+    """The request does not fit the current state, e.g. cancelling a finished run (HTTP 409)."""
+
+    http_status = 409

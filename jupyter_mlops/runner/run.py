@@ -19,10 +19,10 @@ from typing import Any
 from ..errors import InvalidInput
 from ..gitinfo import git_info
 from ..settings import prepare_store, resolve_store
+from .events import EventRecorder
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .record import public_record
-from .events import EventRecorder
 from .scheduler import Event, Options, Scheduler
 from .secrets import from_environment, redacted, secret_names
 from .store import Store, utcnow

@@ -856,13 +856,15 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         before: str | None = None,
+        status: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs, newest first, optionally only those of one notebook (absolute path).
+        """Runs, newest first, optionally only those of one notebook (absolute path) and/or
+        with one ``status``.
 
         Pages: ``limit``/``offset``, or ``before`` a run id (the runs older than it).
         Two queries whatever the number of runs (runs, then all their steps).
         """
-        sql, args = _runs_where(notebook=notebook, before=before)
+        sql, args = _runs_where(notebook=notebook, status=status, before=before)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return self._records(self._query(sql, (*args, limit, offset)))
 
