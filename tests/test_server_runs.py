@@ -291,4 +291,25 @@ async def test_loop_stays_responsive_during_a_run(store, notebook, jp_fetch):
     p50, p99 = lags[len(lags) // 2], lags[int(len(lags) * 0.99)]
     print(f"loop lag p50 {p50 * 1000:.1f} ms p99 {p99 * 1000:.1f} ms over {len(lags)} samples; "
           f"info p50 {info[len(info) // 2] * 1000:.1f} ms")  # fmt: skip
-    assert p50 <= 0.25, f"event loop lag p50 {p50 * 1000:.0f} ms"
+    assert p99 <= 0.25, f"event loop lag p99 {p99 * 1000:.0f} ms (generous bound)"
+
+
+def test_loading_the_extension_imports_nothing_heavy() -> None:
+    """The extension module (and the run manager it starts) import no mlflow, pandas,
+    papermill: they load when a request needs them."""
+    import subprocess
+    import sys
+
+    from runner_fixtures import cli_env
+
+    heavy = ("mlflow", "pandas", "papermill", "numpy", "nbclient")
+    code = (
+        "import sys, jupyter_mlops.extension, jupyter_mlops.server.run_manager, "
+        "jupyter_mlops.server.event_relay, jupyter_mlops.handlers;"
+        "jupyter_mlops.handlers.route_table();"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
