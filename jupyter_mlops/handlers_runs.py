@@ -103,7 +103,7 @@ class RunsHandler(RunsBase):
                 400, f"'status' must be one of {', '.join(STATUSES)}, got {status!r}"
             )
         app = self.extensionapp
-        service = app.service
+        service = self.service
 
         def listing() -> dict[str, Any]:
             root = service.store_for(path)
@@ -133,10 +133,11 @@ class RunsHandler(RunsBase):
                 400, "'path' (the notebook, relative to the server root) is required"
             )
         app = self.extensionapp
-        root = await self.blocking(app.service.store_for, path)
+        service = self.service
+        root = await self.blocking(service.store_for, path)
         await self.manager_fn(lambda: app.relay.watch(root))
         run_id, store = await self.blocking(
-            _queue, app.service, body, app.jobs or None, app.step_timeout or None
+            _queue, service, body, app.jobs or None, app.step_timeout or None
         )
         await self.manager("pump")
         self.write_json(await self.record(run_id), status=202)
