@@ -26,7 +26,10 @@ CANCEL_WAIT = 3.0  # seconds the cancel route waits for the run to record its en
 
 
 class RunsBase(MlopsHandler):
-    """Helpers: the JSON body, integer query arguments, calls on the run manager."""
+    """Helpers: the JSON body, integer query arguments, calls on the run manager.
+
+    Reads run in the extension's executor (a long listing never delays the event relay);
+    decisions (queue, cancel) on the run manager's thread."""
 
     def body(self) -> dict[str, Any]:
         try:
@@ -74,7 +77,7 @@ class RunsBase(MlopsHandler):
             db = app.runs.find(run_id)
             return app.service.rest_record(db.get_run(run_id), db.root)
 
-        return await self.manager_fn(read)
+        return await self.blocking(read)
 
     async def manager_fn(self, fn: Any) -> Any:
         app = self.extensionapp
@@ -118,7 +121,7 @@ class RunsHandler(RunsBase):
             runs = [service.rest_record(r, root) for r in records[:limit]]
             return {"runs": runs, "next_before": runs[-1]["id"] if more else None}
 
-        self.write_json(await self.manager_fn(listing))
+        self.write_json(await self.blocking(listing))
 
     @web.authenticated
     @authorized("execute")
@@ -198,7 +201,7 @@ class EventsHandler(RunsBase):
             events = [emission(e, path) for e in db.events(run_id, after, limit)]
             return {"events": events, "last": events[-1]["seq"] if events else after}
 
-        self.write_json(await self.manager_fn(replay))
+        self.write_json(await self.blocking(replay))
 
 
 class StepNotebookHandler(RunsBase):

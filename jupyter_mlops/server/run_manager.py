@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,14 +50,19 @@ class RunManager:
     roots: list[Path] = field(default_factory=list)  # every store the server has used
     children: dict[str, Child] = field(default_factory=dict)
     cancelling: dict[str, float] = field(default_factory=dict)  # run id -> SIGKILL deadline
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="mlops-runs")
     )
 
     # -- stores ------------------------------------------------------------------------------
     def store(self, root: Path) -> Store | None:
-        """The open store at ``root`` (opened for writing once), None if there is none yet."""
-        root = Path(root)
+        """The open store at ``root`` (opened for writing once), None if there is none yet.
+        Thread-safe: request handlers read through it from the extension's executor."""
+        with self._lock:
+            return self._store(Path(root))
+
+    def _store(self, root: Path) -> Store | None:
         if root not in self.roots:
             self.roots.append(root)
         db = self.stores.get(root)
