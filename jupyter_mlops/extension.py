@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jupyter_server.extension.application import ExtensionApp
@@ -102,15 +103,17 @@ class MlopsExtension(ExtensionApp):
         from .server.event_relay import EventRelay, register_schemas
         from .server.run_manager import RunManager
 
+        runtime = getattr(self.serverapp, "runtime_dir", None) if self.serverapp else None
         self.runs = RunManager(
             self.service.store, max(1, self.max_concurrent_runs),
             registry_uri=self.registry_uri, log=self.log,
+            state_file=Path(runtime) / "jupyter_mlops_stores.json" if runtime else None,
         )  # fmt: skip
         self.relay = EventRelay(self.runs, self.service.relative_path)
         if self.serverapp is not None and getattr(self.serverapp, "event_logger", None):
             register_schemas(self.serverapp.event_logger)
         self.runs.executor.submit(self._reap_dead_runs)
-        self.runs.executor.submit(self.relay.watch, self.service.store)
+        self.runs.executor.submit(self.relay.watch_known)
         self._ticks = 0
         self._ticking = False
         self._ticker = PeriodicCallback(self._tick, max(10, int(self.event_interval * 1000)))

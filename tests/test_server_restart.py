@@ -40,7 +40,15 @@ class Server:
         (config / "jupyter_server_config.json").write_text(
             json.dumps(
                 {
-                    "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+                    "ServerApp": {
+                        "jpserver_extensions": {  # only ours: a quicker start
+                            "jupyter_mlops": True,
+                            "jupyterlab": False,
+                            "jupyter_lsp": False,
+                            "notebook_shim": False,
+                            "jupyter_server_terminals": False,
+                        }  # fmt: skip
+                    },
                     "MlopsExtension": {"store": str(store), "max_concurrent_runs": 1},
                 }
             )

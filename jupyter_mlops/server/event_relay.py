@@ -55,6 +55,12 @@ class EventRelay:
         db = self.manager.store(root)
         self.cursors[root] = db.last_event_id() if db is not None else 0
 
+    def watch_known(self) -> None:
+        """At server start: relay what every store used before gets from now on."""
+        self.manager.load_roots()
+        for root in [self.manager.default_store, *self.manager.roots]:
+            self.watch(root)
+
     def path_of(self, db: Any, run_id: str) -> str | None:
         if run_id not in self._paths:
             self._paths[run_id] = self.relative_path(db.run_notebook(run_id))

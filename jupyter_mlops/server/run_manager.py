@@ -11,6 +11,7 @@ decisions about the same run race inside the server. Runs of several server proc
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -46,6 +47,7 @@ class RunManager:
     max_concurrent: int = 2
     registry_uri: str = ""
     log: Any = None
+    state_file: Path | None = None  # remembers the stores used, for the next server start
     stores: dict[Path, Store] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)  # every store the server has used
     children: dict[str, Child] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class RunManager:
     def _store(self, root: Path) -> Store | None:
         if root not in self.roots:
             self.roots.append(root)
+            self._remember()
         db = self.stores.get(root)
         if db is None:
             if not (root / "runs.db").is_file():
@@ -78,6 +81,28 @@ class RunManager:
                     return None
             self.stores[root] = db
         return db
+
+    def load_roots(self) -> None:
+        """The stores a previous server process used (their runs are found again)."""
+        if self.state_file is None:
+            return
+        try:
+            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for text in saved if isinstance(saved, list) else []:
+            root = Path(text)
+            if (root / "runs.db").is_file() and root not in self.roots:
+                self.roots.append(root)
+
+    def _remember(self) -> None:
+        if self.state_file is None:
+            return
+        with contextlib.suppress(OSError):
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps([str(r) for r in self.roots]), encoding="utf-8")
+            os.replace(tmp, self.state_file)
 
     def known_stores(self) -> list[Store]:
         roots = [self.default_store, *(r for r in self.roots if r != self.default_store)]
