@@ -52,19 +52,18 @@ class RunsBase(MlopsHandler):
             raise web.HTTPError(400, f"{name!r} must be at least {minimum}, got {value}")
         return value
 
-    async def manager(self, method: str, *args: Any) -> Any:
-        """``RunManager.<method>`` on the manager's thread; user errors become 4xx."""
-        app = self.extensionapp
-        try:
-            return await app.run_manager(getattr(app.runs, method), *args)
-        except MlopsError as exc:
-            message = _reason(exc)
-            raise web.HTTPError(exc.http_status, message, reason=message[:200]) from None
+    async def on_manager(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the run manager's thread; user errors become 4xx."""
+        return await self._answer(self.extensionapp.run_manager, fn, *args)
 
     async def blocking(self, fn: Any, *args: Any) -> Any:
-        """A blocking function in the extension's executor; user errors become 4xx."""
+        """``fn(*args)`` in the extension's executor; user errors become 4xx."""
+        return await self._answer(self.extensionapp.run_blocking, fn, *args)
+
+    @staticmethod
+    async def _answer(runner: Any, fn: Any, *args: Any) -> Any:
         try:
-            return await self.extensionapp.run_blocking(fn, *args)
+            return await runner(fn, *args)
         except MlopsError as exc:
             message = _reason(exc)
             raise web.HTTPError(exc.http_status, message, reason=message[:200]) from None
@@ -78,14 +77,6 @@ class RunsBase(MlopsHandler):
             return app.service.rest_record(db.get_run(run_id), db.root)
 
         return await self.blocking(read)
-
-    async def manager_fn(self, fn: Any) -> Any:
-        app = self.extensionapp
-        try:
-            return await app.run_manager(fn)
-        except MlopsError as exc:
-            message = _reason(exc)
-            raise web.HTTPError(exc.http_status, message, reason=message[:200]) from None
 
 
 class RunsHandler(RunsBase):
@@ -138,11 +129,11 @@ class RunsHandler(RunsBase):
         app = self.extensionapp
         service = self.service
         root = await self.blocking(service.store_for, path)
-        await self.manager_fn(lambda: app.relay.watch(root))
+        await self.on_manager(app.relay.watch, root)
         run_id, store = await self.blocking(
             _queue, service, body, app.jobs or None, app.step_timeout or None
         )
-        await self.manager("pump")
+        await self.on_manager(self.extensionapp.runs.pump)
         self.write_json(await self.record(run_id), status=202)
 
 
@@ -172,12 +163,12 @@ class CancelHandler(RunsBase):
     @web.authenticated
     @authorized("execute")
     async def post(self, run_id: str) -> None:
-        await self.manager("cancel", run_id)
+        await self.on_manager(self.extensionapp.runs.cancel, run_id)
         deadline = time.monotonic() + CANCEL_WAIT
         record = await self.record(run_id)
         while record["status"] in ("queued", "running") and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-            await self.manager("pump")
+            await self.on_manager(self.extensionapp.runs.pump)
             record = await self.record(run_id)
         self.write_json(record, status=202)
 

@@ -837,6 +837,11 @@ class Store:
             for row in rows
         ]  # fmt: skip
 
+    def run_state(self, run_id: str) -> dict[str, Any] | None:
+        """A run's recorded ``status``, ``pid`` and ``pid_start`` (no liveness check)."""
+        rows = self._query("SELECT status, pid, pid_start FROM runs WHERE id = ?", (run_id,))
+        return dict(rows[0]) if rows else None
+
     def run_notebook(self, run_id: str) -> str | None:
         """The notebook (absolute path) of a run, or None if there is no such run."""
         rows = self._query("SELECT notebook FROM runs WHERE id = ?", (run_id,))

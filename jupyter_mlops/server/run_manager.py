@@ -182,8 +182,8 @@ class RunManager:
         db = self.store(root)
         if db is None or db.readonly:
             return
-        rows = db._query("SELECT status FROM runs WHERE id = ?", (run_id,))
-        status = rows[0]["status"] if rows else None
+        state = db.run_state(run_id)
+        status = state["status"] if state else None
         if status == "running" and lock_is_held(db.run_dir(run_id) / LOCK_NAME):
             return  # another process runs it
         if status == "queued" and not cancelled:
@@ -222,10 +222,10 @@ class RunManager:
         child = self.children.get(run_id)
         if child is not None:
             return child.proc.pid
-        rows = db._query("SELECT pid, pid_start FROM runs WHERE id = ?", (run_id,))
-        if not rows or rows[0]["pid"] is None:
+        state = db.run_state(run_id)
+        if not state or state["pid"] is None:
             return None
-        pid, start = rows[0]["pid"], rows[0]["pid_start"]
+        pid, start = state["pid"], state["pid_start"]
         if _process_start(pid) != start or pid == os.getpid():
             return None  # gone, or the pid was reused
         try:
