@@ -219,13 +219,8 @@ def check_publish(publish: Any) -> dict[str, Any] | None:
     for spec in publish.get("require") or []:
         parse_require(spec)
     parse_must_beat(publish.get("must_beat") or None)
-    return {
-        "name": publish.get("name") or None,
-        "description": publish.get("description") or None,
-        "aliases": list(publish.get("aliases") or []),
-        "require": list(publish.get("require") or []),
-        "must_beat": publish.get("must_beat") or None,
-    }
+    # None = not given: the publish takes it from the notebook's saved publish settings
+    return {key: publish.get(key) if publish.get(key) != "" else None for key in PUBLISH_KEYS}
 
 
 PUBLISH_FILE = "publish.json"
@@ -237,9 +232,8 @@ def _publish_after_run(service: Any, store: Path, run_id: str, publish: dict[str
     from .errors import MlopsError
 
     try:
-        result = service.publish(run_id, publish["name"], description=publish["description"],
-                                 aliases=publish["aliases"], require=publish["require"],
-                                 must_beat=publish["must_beat"])  # fmt: skip
+        given = {k: v for k, v in publish.items() if k != "name" and v is not None}
+        result = service.publish(run_id, publish.get("name"), **given)
         outcome = {k: result.get(k) for k in ("name", "version", "uri", "aliases", "checks")}
     except MlopsError as exc:
         outcome = {"error": "; ".join(exc.messages), "checks": getattr(exc, "checks", None)}
