@@ -116,6 +116,7 @@ class MlopsExtension(ExtensionApp):
         self.runs.executor.submit(self.relay.watch_known)
         self._ticks = 0
         self._ticking = False
+        self._problem = ""
         self._ticker = PeriodicCallback(self._tick, max(10, int(self.event_interval * 1000)))
         self._ticker.start()
 
@@ -132,8 +133,12 @@ class MlopsExtension(ExtensionApp):
             if self._ticks * self.event_interval >= 0.5:
                 self._ticks = 0
                 await loop.run_in_executor(self.runs.executor, self.runs.pump)
-        except Exception as exc:  # noqa: BLE001 - keep ticking; say why once per failure
-            self.log.warning("jupyter_mlops: run manager: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - keep ticking; say why once per problem
+            if str(exc) != self._problem:
+                self.log.warning("jupyter_mlops: run manager: %s", exc)
+            self._problem = str(exc)
+        else:
+            self._problem = ""
         finally:
             self._ticking = False
 
