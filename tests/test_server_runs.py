@@ -313,3 +313,35 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+async def test_run_with_publish_settings_publishes_when_it_succeeds(store, jp_root_dir, jp_fetch):
+    from runner_fixtures import code, write_notebook
+
+    write_notebook(
+        jp_root_dir / "model.ipynb",
+        [
+            code(
+                "class Doubler:\n    def predict(self, rows):\n        return [2 * r for r in rows]\n"
+                "clf = Doubler()\naccuracy = 0.9",
+                "step:train",
+                "model:clf",
+            ),
+            code("accuracy", "metrics"),
+        ],
+    )
+    publish = {"name": "doubler", "aliases": ["staging"], "require": ["accuracy>=0.5"]}
+    record = await start_run(jp_fetch, "model.ipynb", publish=publish)
+    deadline = time.monotonic() + 180
+    while (done := await wait_for(jp_fetch, record["id"], ("succeeded", "failed")))[
+        "published"
+    ] is None:  # the publish follows the run, in the run's process
+        assert time.monotonic() < deadline and done["status"] == "succeeded", done
+        await asyncio.sleep(0.2)
+    published = done["published"]
+    assert (published["name"], published["version"], published["aliases"]) == (
+        "doubler",
+        1,
+        ["staging"],
+    ), published
+    assert published["checks"]["gates"][0]["passed"] is True
