@@ -552,6 +552,7 @@ class Scheduler:
         self.store.update_step(self.run_id, name, status=status, **fields)
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
+        info["reason"] = self.states[name].reason
         self.on_event("step", name, info)
 
 
