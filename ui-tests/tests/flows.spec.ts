@@ -229,7 +229,7 @@ test.describe('MLOps panel flows (real server)', () => {
     const history = models.locator('.jp-mlops-alias-history');
     await expect(history).toContainText('production set on version 1');
     await expect(history).toContainText('production moved from version 1 to 2');
-    await shoot(models, 'panel-models.png');
+    await shoot(panel, 'panel-models.png');
 
     // Compare the two runs.
     await panel
