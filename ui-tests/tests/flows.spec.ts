@@ -149,6 +149,10 @@ test.describe('MLOps panel flows (real server)', () => {
       'data-status',
       'running'
     );
+    // Its latest output lines, while it runs.
+    await expect(train.locator('.jp-mlops-step-output')).toContainText(
+      'training'
+    );
     await shoot(panel, 'panel-run-progress.png');
     const runStatus = panel.locator('.jp-mlops-run-status');
     await expect(runStatus).toHaveAttribute('data-status', 'succeeded', {
@@ -296,6 +300,22 @@ test.describe('MLOps panel flows (real server)', () => {
     expect(await step(again, 'train').getAttribute('data-history')).toMatch(
       /running,succeeded$/
     );
+
+    // Cancel while a step runs.
+    await setParameter(again, 'scale', '4');
+    await again.locator('.jp-mlops-run-button').click();
+    await expect(step(again, 'train')).toHaveAttribute(
+      'data-status',
+      'running',
+      { timeout: RUN_TIMEOUT }
+    );
+    await again.locator('.jp-mlops-cancel-button').click();
+    await expect(again.locator('.jp-mlops-run-status')).toHaveAttribute(
+      'data-status',
+      'cancelled',
+      { timeout: 30_000 }
+    );
+    await expect(again.locator('.jp-mlops-cancel-button')).toBeDisabled();
   });
 
   test('a compile error is listed; clicking it selects the cell', async ({
@@ -384,6 +404,18 @@ test.describe('MLOps panel flows (real server)', () => {
       'gated.ipynb',
       flowNotebook()
     );
+    // Parameters are validated before a run; reset brings the defaults back.
+    await setParameter(panel, 'rounds', '');
+    await panel.locator('.jp-mlops-run-button').click();
+    await expect(panel.locator('.jp-mlops-run-error')).toContainText(
+      'rounds needs a value'
+    );
+    await expect(panel.locator('.jp-mlops-run-status')).toHaveCount(0);
+    await panel.locator('.jp-mlops-reset').click();
+    await expect(
+      panel.locator('.jp-mlops-parameters input[id$="_rounds"]')
+    ).toHaveValue('3');
+
     await runAndWait(panel);
     await panel.locator('.jp-mlops-publish-more').click();
     const dialog = page.locator('.jp-Dialog');

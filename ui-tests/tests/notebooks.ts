@@ -42,6 +42,7 @@ export function flowNotebook(): string {
     code(
       [
         'import time',
+        "print('training', flush=True)",
         'time.sleep(2)',
         'class Model:',
         '    def predict(self, X):',
