@@ -318,6 +318,55 @@ test.describe('MLOps panel flows (real server)', () => {
     await expect(again.locator('.jp-mlops-cancel-button')).toBeDisabled();
   });
 
+  test('the panel follows the notebook in focus; a run keeps streaming', async ({
+    page,
+    tmpPath
+  }) => {
+    const { panel, file } = await openNotebook(
+      page,
+      tmpPath,
+      'first.ipynb',
+      flowNotebook()
+    );
+    await panel.locator('.jp-mlops-run-button').click();
+    await expect(step(panel, 'load')).toHaveAttribute(
+      'data-status',
+      /running|succeeded/,
+      { timeout: RUN_TIMEOUT }
+    );
+    const runId = await panel
+      .locator('.jp-mlops-run-status')
+      .getAttribute('data-run');
+
+    // Another notebook: its own pipeline, no run.
+    const other = `${tmpPath}/plain.ipynb`;
+    await page.contents.uploadContent(untaggedNotebook(), 'text', other);
+    // (Opened by command: the file browser is not the sidebar shown.)
+    await page.evaluate(async path => {
+      await (window as any).jupyterapp.commands.execute('docmanager:open', {
+        path
+      });
+    }, other);
+    await expect(panel.locator('.jp-mlops-pipeline-notebook')).toHaveText(
+      other
+    );
+    await expect(node(panel, 'main')).toBeVisible();
+    await expect(panel.locator('.jp-mlops-run-status')).toHaveCount(0);
+
+    // Back: the same run, followed to its end meanwhile.
+    await page.notebook.activate('first.ipynb');
+    await openPanel(page);
+    await expect(panel.locator('.jp-mlops-pipeline-notebook')).toHaveText(file);
+    const runStatus = panel.locator('.jp-mlops-run-status');
+    await expect(runStatus).toHaveAttribute('data-run', runId!);
+    await expect(runStatus).toHaveAttribute('data-status', 'succeeded', {
+      timeout: RUN_TIMEOUT
+    });
+    expect(await step(panel, 'train').getAttribute('data-history')).toMatch(
+      /running,succeeded$/
+    );
+  });
+
   test('a compile error is listed; clicking it selects the cell', async ({
     page,
     tmpPath
