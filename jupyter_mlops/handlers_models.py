@@ -57,13 +57,13 @@ class ModelsHandler(MlopsHandler):
 
 class ModelHandler(MlopsHandler):
     """``GET /mlops/api/models/{name}`` → the model: aliases, versions with metrics, aliases,
-    run id, created, card."""
+    run id, created, ``card`` (the model card, Markdown)."""
 
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
         _checked(name)
-        self.write_json(await self.call("models", name))
+        self.write_json(await self.call("model", name))
 
 
 class AliasHandler(MlopsHandler):

@@ -114,6 +114,22 @@ class RegistryOperations:
 
         return list_models(self._registry_client(name), name)
 
+    def model(self, name: str) -> dict[str, Any]:
+        """Model ``name`` as :meth:`models` describes it, each version with its ``card``
+        (the model card, Markdown)."""
+        from .registry import fastread
+
+        found = self.models(name)
+        assert isinstance(found, dict)
+        cards = self._fast(lambda db: fastread.version_cards(db, name))
+        if cards is _SLOW:
+            from .registry.catalog import version_cards
+
+            cards = version_cards(self._registry_client(name), name)
+        for version in found["versions"]:
+            version["card"] = cards.get(version["version"], "")
+        return found
+
     def _registry_client_check(self, name: str | None) -> None:
         from .registry.fastread import require_registry
 
