@@ -137,13 +137,27 @@ class RegistryOperations:
 
     def set_alias(self, name: str, alias: str, version: int | str) -> dict[str, Any]:
         """Point ``alias`` of ``name`` at ``version``; returns the history event."""
+        from .registry import fastwrite
         from .registry.catalog import set_alias
-        from .registry.publishing import validate_names
+        from .registry.names import validate_names
 
         validate_names(name, [alias])
         self._registry_client_check(name)
+        done = self._fast_write(lambda uri: fastwrite.set_alias(uri, name, alias, version))
+        if done is not _SLOW:
+            return done
         self._fast(lambda db: self._check_version(db, name, version))  # fail before MLflow loads
         return set_alias(self._registry_client(name), self.registry_uri, name, alias, version)
+
+    def _fast_write(self, write: Callable[[str], Any]) -> Any:
+        """``write(uri)`` on the embedded registry without MLflow (:mod:`.registry.fastwrite`),
+        or ``_SLOW`` when it cannot (server URI, unknown schema revision)."""
+        from .registry.fastread import Unavailable
+
+        try:
+            return write(self.registry_uri)
+        except Unavailable:
+            return _SLOW
 
     def _check_version(self, db: Any, name: str, version: int | str) -> None:
         from .registry import fastread
@@ -155,8 +169,13 @@ class RegistryOperations:
 
     def delete_alias(self, name: str, alias: str) -> dict[str, Any]:
         """Remove ``alias`` from ``name``; returns the history event."""
+        from .registry import fastwrite
         from .registry.catalog import delete_alias
 
+        self._registry_client_check(name)
+        done = self._fast_write(lambda uri: fastwrite.delete_alias(uri, name, alias))
+        if done is not _SLOW:
+            return done
         return delete_alias(self._registry_client(name), self.registry_uri, name, alias)
 
     def history(self, name: str) -> list[dict[str, Any]]:

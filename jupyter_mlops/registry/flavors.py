@@ -17,8 +17,11 @@ input example around that file.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,14 +80,15 @@ def build(
     versions = native.get("versions") or {}
     has_example = example is not None
     signature = _signature(example, prediction) if has_example else None
-    if flavor == SKLEARN:
-        reqs = pip_requirements(packages, ["scikit-learn", "skops"], versions)
-        _save_sklearn(native, path, reqs, signature, example)
-        relative = SKOPS_ARTIFACT
-    else:
-        reqs = pip_requirements(packages, ["cloudpickle"], versions)
-        _save_pyfunc(native, path, reqs, signature, example)
-        relative = f"artifacts/{NATIVE_ARTIFACT}"
+    with _no_local_mismatch_check():
+        if flavor == SKLEARN:
+            reqs = pip_requirements(packages, ["scikit-learn", "skops"], versions)
+            _save_sklearn(native, path, reqs, signature, example)
+            relative = SKOPS_ARTIFACT
+        else:
+            reqs = pip_requirements(packages, ["cloudpickle"], versions)
+            _save_pyfunc(native, path, reqs, signature, example)
+            relative = f"artifacts/{NATIVE_ARTIFACT}"
     return SavedModel(
         path=path,
         flavor=flavor,
@@ -99,6 +103,43 @@ def build(
         python=native.get("python", ""),
         executable=native.get("executable", ""),
     )
+
+
+def warm_up() -> None:
+    """Import what :func:`build` needs (the publisher does this in a thread while the
+    kernel's Python loads the model)."""
+    from .client import import_mlflow
+
+    import_mlflow()
+    import mlflow.models.signature  # noqa: F401
+    import mlflow.models.utils  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.utils.environment  # noqa: F401
+    import yaml  # noqa: F401
+
+
+_MISMATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_local_mismatch_check() -> Iterator[None]:
+    """Skip MLflow's check of the requirements against *this* process's packages while
+    saving: they are the kernel's pins, already proven by the deployability check in the
+    kernel's own Python; the check would warn about the wrong environment and costs ≈ 2 s
+    (it scans every installed distribution)."""
+    import mlflow.utils.environment as environment
+
+    with _MISMATCH_LOCK:
+        original = environment.warn_dependency_requirement_mismatches
+        environment.warn_dependency_requirement_mismatches = _no_check
+        try:
+            yield
+        finally:
+            environment.warn_dependency_requirement_mismatches = original
+
+
+def _no_check(model_requirements: list[str]) -> None:
+    return None
 
 
 def _with_example(save_fn: Any, example: Any, **kwargs: Any) -> None:

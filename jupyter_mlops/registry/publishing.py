@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -100,10 +101,11 @@ def publish_run(
             beat = None
     python = kernel_python(record.get("environment"))
     saver, checker = ModelProcess(python), ModelProcess(python)
+    warm = _warm_up(registry_uri)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-publish-") as tmp:
             result = _publish(
-                record, Path(tmp), (saver, checker), registry_uri, name, description, aliases,
+                record, Path(tmp), (saver, checker, warm), registry_uri, name, description, aliases,
                 gates, beat, metrics,
             )  # fmt: skip
     except GateRefused as exc:
@@ -112,6 +114,7 @@ def publish_run(
     finally:
         saver.cancel()
         checker.cancel()
+        warm.join()
     _note_published(Path(store), result)
     return result
 
@@ -132,6 +135,23 @@ def _note_published(store: Path, result: dict[str, Any]) -> None:
                              result["registry_uri"])  # fmt: skip
     except Exception:  # noqa: BLE001 - a read-only store: gc still reads a local registry
         pass
+
+
+def _warm_up(uri: str) -> threading.Thread:
+    """Import MLflow and open the registry client in a thread, while the kernel's Python
+    loads the model (≈ 3 s of imports on each side, overlapped). Errors are left for the
+    main thread to meet and report when it makes the same calls."""
+
+    def work() -> None:
+        try:
+            flavors.warm_up()
+            open_client(uri)
+        except Exception:  # noqa: BLE001 - see docstring
+            pass
+
+    thread = threading.Thread(target=work, name="mlops-publish-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | None:
@@ -156,13 +176,14 @@ def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | Non
 
 def _publish(record, tmp, processes, uri, name, description, aliases, gates, beat, metrics):
     started = time.perf_counter()
-    saver, checker = processes
+    saver, checker, warm = processes
     example_path = record["example"]["artifact"] if record.get("example") else None
     saver.submit(
         {"op": "save", "model": record["model"]["artifact"], "out": str(tmp / "native"),
          "example": example_path}
     )  # fmt: skip
     native = saver.result()
+    warm.join()  # MLflow is used below: never import it from two threads at once
     if not native.get("ok"):
         raise DeployabilityFailed(
             f"deployability check failed, no version created: {native.get('error')} "
