@@ -56,11 +56,17 @@ def _mlflow_runs(uri: str) -> int:
     return len(client.search_runs(experiments, run_view_type=ViewType.ALL, max_results=1000))
 
 
-async def test_publish_models_aliases_history(shared, jp_fetch) -> None:
-    status, result = await _call(
-        jp_fetch, "POST", body={"run_id": shared["runs"]["good"], "name": "iris-rest",
-                                "require": ["accuracy>=0.85"], "description": "Via REST."},
-    )  # fmt: skip
+async def test_publish_models_aliases_history(shared, jp_fetch, tmp_path) -> None:
+    """Publish with only ``run_id``: name, description and gate from the notebook's saved
+    publish settings (``metadata.mlops.publish``)."""
+    notebook = Path(rf.write_notebook(tmp_path / "saved.ipynb"))
+    nb = json.loads(notebook.read_text())
+    nb["metadata"]["mlops"] = {"publish": {"name": "iris-rest", "description": "Via REST.",
+                                           "require": ["accuracy>=0.85"]}}  # fmt: skip
+    notebook.write_text(json.dumps(nb))
+    clf, X = rf.iris()
+    run = rf.make_record(shared["store"], clf, X, {"accuracy": 0.9}, notebook=notebook)["id"]
+    status, result = await _call(jp_fetch, "POST", body={"run_id": run})
     assert status == 201, result
     assert (result["name"], result["version"], result["uri"]) == (
         "iris-rest",
@@ -79,7 +85,7 @@ async def test_publish_models_aliases_history(shared, jp_fetch) -> None:
     status, model = await _call(jp_fetch, "GET", "iris-rest")
     assert status == 200 and model["name"] == "iris-rest"
     [version] = model["versions"]
-    assert version["version"] == 1 and version["run_id"] == shared["runs"]["good"]
+    assert version["version"] == 1 and version["run_id"] == run
     assert version["metrics"] == {"accuracy": 0.9}
     assert "name: iris-rest" in version["card"] and "Via REST." in version["card"]
 
