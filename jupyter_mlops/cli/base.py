@@ -1,8 +1,7 @@
 """Base class for ``jupyter mlops`` subcommands.
 
-The top-level command is a traitlets ``JupyterApp``; each subcommand is a small
-traitlets Application that parses its own arguments with argparse (repeatable
-two-valued options such as ``-p NAME VALUE`` are not expressible in traitlets).
+The top-level command (``app.py``) picks the subcommand; each subcommand parses its
+own arguments with argparse.
 User errors (:class:`~jupyter_mlops.errors.MlopsError`) become ``error: ...`` lines
 on stderr and the error's exit code, never a traceback.
 """
@@ -13,8 +12,6 @@ import argparse
 import os
 import sys
 import warnings
-
-from traitlets.config import Application
 
 from ..errors import MlopsError
 from ..settings import MlopsWarning
@@ -31,13 +28,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
 _default_show = warnings.showwarning
 
 
-class Subcommand(Application):
-    """A subcommand: subclasses implement :meth:`add_arguments` and :meth:`run`."""
+class Subcommand:
+    """A subcommand: subclasses set ``name`` and ``description`` and implement
+    :meth:`add_arguments` and :meth:`run`."""
 
-    argv: list[str]
-
-    def parse_command_line(self, argv=None):  # noqa: D102 - traitlets hook
-        self.argv = list(sys.argv[1:] if argv is None else argv)
+    name = ""
+    description = ""
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Declare this subcommand's arguments."""
@@ -46,12 +42,13 @@ class Subcommand(Application):
         """Do the work and return the exit code."""
         raise NotImplementedError
 
-    def start(self) -> None:
+    def main(self, argv: list[str]) -> int:
+        """Parse ``argv``, run, and return the exit code (user errors: one line each)."""
         parser = argparse.ArgumentParser(
             prog=f"jupyter mlops {self.name}", description=self.description
         )
         self.add_arguments(parser)
-        args = parser.parse_args(self.argv)
+        args = parser.parse_args(argv)
         warnings.showwarning = _show_warning
         try:
             code = self.run(args)
@@ -67,4 +64,4 @@ class Subcommand(Application):
             # the reader went away (`jupyter mlops runs | head`): not an error of ours
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 0
-        self.exit(code or 0)
+        return code or 0
