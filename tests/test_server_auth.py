@@ -166,14 +166,16 @@ def read_only(jp_server_config) -> None:
 async def test_a_read_only_user_can_look_but_not_act(
     read_only, world, http_server_client, jp_base_url, jp_auth_header
 ) -> None:
+    from jupyter_mlops.service import MlopsService
+
+    service = MlopsService.create(store=str(world["store"]))
+    runs = service.runs(limit=1000)
     for _, sample in _samples():
         response = await _send(http_server_client, jp_base_url, world, sample, jp_auth_header)
         expected = sample.read_status if sample.action == "read" else 403
         assert response.code == expected, (sample, response.code, response.body[:300])
-    # nothing happened: no model published, the aliases untouched
-    from jupyter_mlops.service import MlopsService
-
-    service = MlopsService.create(store=str(world["store"]))
+    # nothing happened: no run started or cancelled, no model published, aliases untouched
+    assert service.runs(limit=1000) == runs
     assert "auth-denied" not in {m["name"] for m in service.models()}
     assert service.models(world["model"])["aliases"] == {"champion": 1}
 
