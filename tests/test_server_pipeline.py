@@ -107,6 +107,7 @@ async def test_parameters_schema_is_a_json_schema_of_the_parameters(jp_fetch, jp
         "sizes": "array", "opts": "object", "anything": None, "token": "string",
     }  # fmt: skip
     assert props["sizes"]["default"] == [1, 2] and props["opts"]["default"] == {"a": 1}
+    assert props["sizes"]["items"] == {}
     assert props["n"]["title"] == "n" and props["token"]["writeOnly"] is True
     defaults = {k: p["default"] for k, p in props.items()}
     jsonschema.validate(defaults, schema)
