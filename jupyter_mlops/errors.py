@@ -46,6 +46,12 @@ class RunFailed(MlopsError):
     http_status = 409
 
 
+class Conflict(MlopsError):
+    """The request does not fit the current state, e.g. cancelling a finished run (HTTP 409)."""
+
+    http_status = 409
+
+
 class Cancelled(MlopsError):
     """A run was cancelled by the user (CLI exit 130)."""
 

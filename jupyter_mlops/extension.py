@@ -6,10 +6,11 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, Unicode
+from traitlets import Float, Int, Unicode
 
 from ._version_info import __version__
 from .service import MlopsService
@@ -38,6 +39,29 @@ class MlopsExtension(ExtensionApp):
         "or a SQLite registry inside the store).",
     )
     max_workers = Int(4, config=True, help="Threads for blocking store and registry calls.")
+    max_concurrent_runs = Int(
+        2,
+        config=True,
+        help="Background runs (started from the panel/REST) executing at once; further ones "
+        "wait as 'queued' in the store and start when one ends.",
+    )
+    jobs = Int(
+        0,
+        config=True,
+        help="Steps a background run executes in parallel (kernels per run); 0: one per CPU.",
+    )
+    step_timeout = Float(
+        0.0,
+        config=True,
+        help="Seconds a step of a background run may take before it is stopped and fails; "
+        "0: no limit.",
+    )
+    event_interval = Float(
+        0.1,
+        config=True,
+        help="Seconds between two looks at the store's event log (relayed to the server's "
+        "event bus, /api/events/subscribe).",
+    )
 
     service: MlopsService
     _executor: ThreadPoolExecutor
@@ -58,7 +82,7 @@ class MlopsExtension(ExtensionApp):
         )  # fmt: skip
         for message in location.warnings if location else ():
             self.log.warning("jupyter_mlops: %s", message)
-        self._executor.submit(self._reap_dead_runs)
+        self._start_runs()
 
     def _reap_dead_runs(self) -> None:
         """At start: runs whose process died are recorded as interrupted, their kernels
@@ -71,6 +95,69 @@ class MlopsExtension(ExtensionApp):
         if dead:
             self.log.info("jupyter_mlops: runs recorded as interrupted: %s", ", ".join(dead))
 
+    def _start_runs(self) -> None:
+        """The run manager and the event relay; at start, dead runs are reaped, running ones
+        relayed and queued ones started (on the manager's thread, never on the loop)."""
+        from tornado.ioloop import PeriodicCallback
+
+        from .server.event_relay import EventRelay, register_schemas
+        from .server.run_manager import RunManager
+
+        runtime = getattr(self.serverapp, "runtime_dir", None) if self.serverapp else None
+        self.runs = RunManager(
+            self.service.store, max(1, self.max_concurrent_runs),
+            registry_uri=self.registry_uri, log=self.log,
+            state_file=Path(runtime) / "jupyter_mlops_stores.json" if runtime else None,
+        )  # fmt: skip
+        self.relay = EventRelay(self.runs, self.service.relative_path)
+        if self.serverapp is not None and getattr(self.serverapp, "event_logger", None):
+            register_schemas(self.serverapp.event_logger)
+        self.runs.executor.submit(self._reap_dead_runs)
+        self.runs.executor.submit(self.relay.watch_known)
+        self._ticks = 0
+        self._ticking = False
+        self._problem = ""
+        self._ticker = PeriodicCallback(self._tick, max(10, int(self.event_interval * 1000)))
+        self._ticker.start()
+
+    async def _tick(self) -> None:
+        """Relay new events; every half second, let the manager start and reap runs."""
+        if self._ticking:
+            return
+        self._ticking = True
+        loop = asyncio.get_running_loop()
+        try:
+            events = await loop.run_in_executor(self.runs.executor, self.relay.poll)
+            self.emit(events)
+            self._ticks += 1
+            if self._ticks * self.event_interval >= 0.5:
+                self._ticks = 0
+                await loop.run_in_executor(self.runs.executor, self.runs.pump)
+        except Exception as exc:  # noqa: BLE001 - keep ticking; say why once per problem
+            if str(exc) != self._problem:
+                self.log.warning("jupyter_mlops: run manager: %s", exc)
+            self._problem = str(exc)
+        else:
+            self._problem = ""
+        finally:
+            self._ticking = False
+
+    def emit(self, events: list[dict[str, Any]]) -> None:
+        """Hand relayed events to the server's event bus."""
+        logger = getattr(self.serverapp, "event_logger", None) if self.serverapp else None
+        if logger is None:
+            return
+        for event in events:
+            data = dict(event)
+            logger.emit(schema_id=data.pop("schema_id"), data=data)
+
+    async def run_manager(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a run-manager call on its thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.runs.executor, functools.partial(fn, *args, **kwargs)
+        )
+
     def initialize_handlers(self) -> None:
         from .handlers import route_table
 
@@ -82,6 +169,13 @@ class MlopsExtension(ExtensionApp):
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def stop_extension(self) -> None:
+        ticker = getattr(self, "_ticker", None)
+        if ticker is not None:
+            ticker.stop()
+        runs = getattr(self, "runs", None)
+        if runs is not None:  # run processes keep running: a restarted server finds them
+            runs.executor.submit(runs.close)
+            runs.executor.shutdown(wait=False)
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

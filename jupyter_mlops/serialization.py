@@ -82,18 +82,36 @@ def type_name(obj: Any) -> str:
     )
 
 
+def _chunks(buffers: list[memoryview]) -> list[memoryview]:
+    """The digest's unit: each buffer cut into 64 MiB chunks."""
+    return [b[i : i + _CHUNK] for b in buffers for i in range(0, len(b), _CHUNK)] or [
+        memoryview(b"")
+    ]
+
+
+def _combine(parts: list[bytes]) -> str:
+    """The digest from the chunks' sha256 digests: a single chunk's own hex digest, else
+    ``t`` + the sha256 of the concatenated chunk digests (a two-level tree)."""
+    if len(parts) == 1:
+        return parts[0].hex()
+    return "t" + hashlib.sha256(b"".join(parts)).hexdigest()[1:]
+
+
+def _sha256(data: Any) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def _digest(buffers: list[memoryview]) -> str:
     """sha256 of the concatenation of ``buffers``, chunked and hashed on two threads.
 
     Large payloads are split into 64 MiB chunks; the digest is the sha256 of the chunk
     digests (a two-level tree), so it is stable for a given byte string.
     """
-    chunks = [b[i : i + _CHUNK] for b in buffers for i in range(0, len(b), _CHUNK)] or [b""]
+    chunks = _chunks(buffers)
     if len(chunks) == 1:
-        return hashlib.sha256(chunks[0]).hexdigest()
+        return _combine([_sha256(chunks[0])])
     with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(lambda c: hashlib.sha256(c).digest(), chunks))
-    return "t" + hashlib.sha256(b"".join(parts)).hexdigest()[1:]
+        return _combine(list(pool.map(_sha256, chunks)))
 
 
 class CorruptArtifact(Exception):
@@ -220,7 +238,7 @@ def _frame_pickle5(payload: bytes, raws: list[memoryview]) -> list[memoryview]:
 
 # payloads this big are written in the background (tests lower it to stay small)
 BACKGROUND_BYTES = int(os.environ.get("JUPYTER_MLOPS_TEST_BACKGROUND_BYTES", 64 * 1024 * 1024))
-_HOLD_ENV = "JUPYTER_MLOPS_TEST_HOLD_WRITE"  # tests: the writer stops at "staging" or "store"
+_HOLD_ENV = "JUPYTER_MLOPS_TEST_HOLD_WRITE"  # tests: stop at "staging", "copy" or "store"
 _pending: list[threading.Thread] = []
 
 
@@ -241,10 +259,13 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
     the reason instead; readers see it at once (see :func:`wait_for`).
     """
     fmt, buffers = encode(obj)
-    digest = _digest(buffers)
     directory = Path(directory)
-    path = directory / digest[:2] / digest
     size = sum(b.nbytes for b in buffers)
+    staged = None
+    if background and size >= BACKGROUND_BYTES:
+        staged = _stage(buffers, size, staging_dir(directory))
+    digest = staged[0] if staged is not None else _digest(buffers)
+    path = directory / digest[:2] / digest
     entry = {
         "format": fmt,
         "digest": digest,
@@ -253,23 +274,85 @@ def dump(obj: Any, directory: str | os.PathLike[str], background: bool = False) 
         "path": str(path),
     }
     if path.exists() and path.stat().st_size == size:
+        if staged is not None:
+            Path(staged[1]).unlink(missing_ok=True)
         return entry
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if background and size >= BACKGROUND_BYTES:
         for marker in _failure_markers(path):  # left by an earlier failed write of this value
             marker.unlink(missing_ok=True)
+        if staged is not None:  # readers use the staging copy from now on
+            os.replace(staged[1], staging_path(path))
+            target, args = _copy_to_store, (path,)
+        else:  # no room in memory: written (and checked against the digest) in the background
+            target, args = _write, (path, buffers, digest)
         writer = threading.Thread(
-            target=_write_staged,
-            args=(path, buffers, digest, _staging_room(staging_path(path), size)),
-            name=f"mlops-write-{digest[:8]}",
-            daemon=True,
-        )
+            target=_in_background, args=(path, target, *args),
+            name=f"mlops-write-{digest[:8]}", daemon=True,
+        )  # fmt: skip
         writer.start()
         _pending.append(writer)
         entry["pending"] = True
         return entry
     _write(path, buffers, None)
     return entry
+
+
+def _stage(buffers: list[memoryview], size: int, stage_dir: Path) -> tuple[str, str] | None:
+    """Write ``buffers`` to a new temporary file in the in-memory staging folder while
+    computing their digest; ``(digest, temporary file)``, or None when staging cannot take
+    it (no room, an I/O error: the caller falls back to the checked background write).
+
+    One pass: each 64 MiB chunk is written, then hashed (two threads) from the *file's*
+    pages, while the next chunk is written. So the digest is exactly that of the file's
+    bytes, and no second pass is needed to check what was written.
+    """
+    if not _staging_room(stage_dir / "x", size):
+        return None
+    fd, tmp = tempfile.mkstemp(dir=stage_dir, prefix=_temp_prefix())
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mm, ThreadPoolExecutor(2) as pool:
+            file = memoryview(mm)
+            try:
+                hashes, offset = [], 0
+                for i, chunk in enumerate(_chunks(buffers)):
+                    _pwrite_all(fd, chunk, offset)
+                    hashes.append(pool.submit(_sha256_released, file[offset : offset + len(chunk)]))
+                    offset += len(chunk)
+                    if i == 0:
+                        _hold("staging")
+                digest = _combine([h.result() for h in hashes])
+            finally:
+                file.release()
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    return digest, tmp
+
+
+def _sha256_released(view: memoryview) -> bytes:
+    with view:
+        return hashlib.sha256(view).digest()
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
+
+
+def _in_background(path: Path, target: Callable[..., None], *args: Any) -> None:
+    """Run a background writer; a failure leaves the marker readers look for, at once."""
+    try:
+        target(*args)
+    except Exception as exc:  # noqa: BLE001 - disk full, permissions...: readers must know now
+        _mark_failed(path, f"{type(exc).__name__}: {exc}")
 
 
 # per user (owner-only, checked), then per store: /dev/shm/jupyter-mlops-<uid>/<store hash>/
@@ -325,32 +408,27 @@ def _staging_room(stage: Path, size: int) -> bool:
     return stat.f_bavail * stat.f_frsize >= 2 * size
 
 
-def _write_staged(path: Path, buffers: list[memoryview], digest: str, staged: bool) -> None:
-    """Background writer: to the tmpfs staging area first (readers may use it at once, at
-    memory speed), then to the store on disk; the staging copy is removed at the end."""
+def _copy_to_store(path: Path) -> None:
+    """Background writer: copy the staged file (private, immutable, its digest known) to
+    the store on disk, then remove the staging copy."""
+    stage = staging_path(path)
     try:
-        if not staged:
-            _write(path, buffers, digest)
-            return
-        stage = staging_path(path)
+        _hold("copy")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
+        os.close(fd)
         try:
-            _write(stage, buffers, digest, hold="staging")
-            if not stage.exists():  # the value changed while it was being written
-                _mark_failed(path, "the value changed while it was being saved")
-                return
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
-            os.close(fd)
-            try:
-                shutil.copyfile(stage, tmp)
-                _hold("store")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+            shutil.copyfile(stage, tmp)
+            _hold("store")
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            Path(tmp).unlink(missing_ok=True)
+            if not path.exists():  # not another writer of the same value that finished first
                 raise
-        finally:
-            stage.unlink(missing_ok=True)
-    except Exception as exc:  # noqa: BLE001 - disk full, permissions...: readers must know now
-        _mark_failed(path, f"{type(exc).__name__}: {exc}")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        stage.unlink(missing_ok=True)
 
 
 def _hold(stage: str) -> None:
@@ -363,16 +441,13 @@ def _hold(stage: str) -> None:
         time.sleep(0.05)
 
 
-def _write(path: Path, buffers: list[memoryview], expect: str | None, hold: str = "") -> None:
+def _write(path: Path, buffers: list[memoryview], expect: str | None) -> None:
     """Write buffers to ``path`` through a temporary file; check the digest when asked."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
     try:
         with os.fdopen(fd, "wb") as fh:
-            for i, buf in enumerate(buffers):
+            for buf in buffers:
                 fh.write(buf)
-                if i == 0 and hold:
-                    fh.flush()
-                    _hold(hold)
         if expect is not None and _digest(buffers) != expect:
             Path(tmp).unlink(missing_ok=True)
             _mark_failed(path, "the value changed while it was being saved")

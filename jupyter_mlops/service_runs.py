@@ -91,6 +91,78 @@ class RunOperations:
                 raise NotFound(f"no run{where} in store {store.root}")
             return record
 
+    # -- background runs (the Jupyter server's run manager and run processes) ----------------
+    def queue_run(
+        self,
+        path: str,
+        parameters: Any = None,
+        *,
+        use_cache: Any = True,
+        isolate: Any = False,
+        publish: Any = None,
+        jobs: int | None = None,
+        step_timeout: float | None = None,
+    ) -> tuple[str, Path]:
+        """Check a run request completely, then record it as ``queued`` (nothing is
+        recorded when anything is wrong). Returns the run id and its store."""
+        from .runner.run import prepare_run, queue_run
+
+        if parameters is None:
+            parameters = {}
+        if not isinstance(parameters, dict):
+            raise InvalidInput("'parameters' must be an object mapping parameter names to values")
+        for name, value in (("use_cache", use_cache), ("isolate", isolate)):
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{name!r} must be true or false, got {value!r}")
+        publish = check_publish(publish)
+        notebook = self.notebook_path(path)
+        prepared = prepare_run(
+            notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
+            step_timeout=step_timeout,
+        )  # fmt: skip
+        store = self.for_notebook(notebook).store
+        return queue_run(prepared, store, {"parameters": parameters, "publish": publish})
+
+    def run_queued(self, store: Path, run_id: str) -> dict[str, Any] | None:
+        """Run a queued run in this process (a run process), then publish it if its request
+        asked for that; the publish outcome goes to ``runs/<id>/publish.json``."""
+        from .runner.run import run_queued
+
+        done = run_queued(store, run_id)
+        if done is None:
+            return None
+        run, request = done
+        publish = request.get("publish")
+        if publish and run.status == "succeeded":
+            _publish_after_run(self, store, run_id, publish)
+        return run.to_dict()
+
+    def relative_path(self, notebook: str | None) -> str | None:
+        """A notebook's path relative to the server root ("/"-separated), if inside it."""
+        if not notebook:
+            return None
+        if self.root_dir is None:
+            return notebook
+        try:
+            return Path(notebook).relative_to(self.root_dir).as_posix()
+        except ValueError:
+            return None
+
+    def rest_record(self, record: dict[str, Any], store: Path) -> dict[str, Any]:
+        """A run as the REST API shows it: the public record, plus ``path``, ``error``,
+        ``created_at``, ``published``; step status ``queued`` is ``pending``."""
+        from .runner.events import step_status
+        from .runner.record import public_record
+
+        out = public_record(record)
+        out["path"] = self.relative_path(record["notebook"])
+        out["error"] = record.get("error")
+        out["created_at"] = record.get("created_at")
+        for step in out["steps"].values():
+            step["status"] = step_status(step["status"])
+        out["published"] = _published(store, record["id"])
+        return out
+
     def reap_dead_runs(self) -> list[str]:
         """Record runs whose process died as interrupted and stop the kernels they left
         (called when the server starts; every run does it too). Creates no store."""
@@ -119,3 +191,60 @@ class RunOperations:
         with opener(self.store) as store:
             protected = store.published_runs() | published_run_ids(self.registry_uri)
             return collect_garbage(store, keep, seconds, dry_run, protected)
+
+
+PUBLISH_KEYS = ("name", "description", "aliases", "require", "must_beat")
+
+
+def check_publish(publish: Any) -> dict[str, Any] | None:
+    """A run request's ``publish`` settings, checked (gate syntax included) and completed."""
+    from .registry.gates import parse_must_beat, parse_require
+
+    if publish is None:
+        return None
+    if not isinstance(publish, dict):
+        raise InvalidInput("'publish' must be null or an object {name, description, aliases, ...}")
+    unknown = sorted(set(publish) - set(PUBLISH_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"publish: unknown setting {unknown[0]!r} (known: {', '.join(PUBLISH_KEYS)})"
+        )
+    for key in ("name", "description", "must_beat"):
+        if publish.get(key) is not None and not isinstance(publish[key], str):
+            raise InvalidInput(f"publish.{key} must be a string")
+    for key in ("aliases", "require"):
+        value = publish.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"publish.{key} must be a list of strings")
+    for spec in publish.get("require") or []:
+        parse_require(spec)
+    parse_must_beat(publish.get("must_beat") or None)
+    # None = not given: the publish takes it from the notebook's saved publish settings
+    return {key: publish.get(key) if publish.get(key) != "" else None for key in PUBLISH_KEYS}
+
+
+PUBLISH_FILE = "publish.json"
+
+
+def _publish_after_run(service: Any, store: Path, run_id: str, publish: dict[str, Any]) -> None:
+    import json
+
+    from .errors import MlopsError
+
+    try:
+        given = {k: v for k, v in publish.items() if k != "name" and v is not None}
+        result = service.publish(run_id, publish.get("name"), **given)
+        outcome = {k: result.get(k) for k in ("name", "version", "uri", "aliases", "checks")}
+    except MlopsError as exc:
+        outcome = {"error": "; ".join(exc.messages), "checks": getattr(exc, "checks", None)}
+    path = store / "runs" / run_id / PUBLISH_FILE
+    path.write_text(json.dumps(outcome, default=str), encoding="utf-8")
+
+
+def _published(store: Path, run_id: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads((store / "runs" / run_id / PUBLISH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -119,7 +119,13 @@ def collect_garbage(
         for i in range(0, len(dropped), 500):
             batch = dropped[i : i + 500]
             marks = ", ".join("?" * len(batch))
-            for table, column in (("steps", "run_id"), ("kernels", "run_id"), ("runs", "id")):
+            tables = (
+                ("steps", "run_id"),
+                ("kernels", "run_id"),
+                ("events", "run_id"),
+                ("runs", "id"),
+            )
+            for table, column in tables:
                 db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", batch)  # noqa: S608
         stale = [e["key"] for e in entries if e["key"] not in kept_entries]
         db.executemany("DELETE FROM cache WHERE key = ?", [(k,) for k in stale])

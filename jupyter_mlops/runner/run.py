@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InvalidInput
 from ..gitinfo import git_info
 from ..settings import prepare_store, resolve_store
+from .events import EventRecorder
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .record import public_record
@@ -66,32 +67,44 @@ def _cancel_on_signals(scheduler: Scheduler) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_pipeline(
+@dataclass
+class Prepared:
+    """A validated run request: the compiled pipeline, resolved parameters and options."""
+
+    notebook: Path
+    pipeline: Any
+    resolved: dict[str, Any]
+    options: Options
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The run's ``options`` column."""
+        return {
+            "jobs": self.options.jobs,
+            "cache": self.options.use_cache,
+            "isolate": self.options.isolate,
+            "step_timeout": self.options.step_timeout,
+            "refresh": list(self.options.refresh),
+        }
+
+    def recorded_parameters(self) -> dict[str, Any]:
+        return redacted(self.resolved, secret_names(self.pipeline.parameters))
+
+
+def prepare_run(
     path: str | os.PathLike[str],
     parameters: dict[str, Any] | None = None,
     *,
     parameter_texts: list[tuple[str, str]] | None = None,
     parameter_file: str | os.PathLike[str] | None = None,
-    store: str | os.PathLike[str] | None = None,
     jobs: int | None = None,
     use_cache: bool = True,
     isolate: bool = False,
     step_timeout: float | None = None,
-    report: str = "background",
-    on_event: Event | None = None,
     refresh: list[str] | None = None,
-) -> Run:
-    """Run the pipeline of the notebook at ``path`` and return the run.
+) -> Prepared:
+    """Compile the notebook and check the parameters and options; writes nothing.
 
-    ``parameters`` are values (checked against the declared types); ``parameter_texts``
-    are ``(name, text)`` pairs from a command line (converted); ``parameter_file`` is a
-    JSON/YAML mapping applied before both. ``report`` is ``"background"`` (write the HTML
-    report in a detached process), ``"sync"`` or ``"none"``. Raises
-    :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
-    Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
-    run has status ``cancelled``. ``refresh`` names steps to re-run (with their dependents)
-    even when cached.
-    """
+    Raises :class:`~jupyter_mlops.errors.InvalidInput` naming what is wrong."""
     from ..compiler import compile_notebook
 
     notebook = Path(path).resolve()
@@ -122,30 +135,115 @@ def run_pipeline(
         cwd=str(notebook.parent),
         refresh=tuple(refresh or ()),
     )
+    return Prepared(notebook, pipeline, resolved, options)
+
+
+def run_pipeline(
+    path: str | os.PathLike[str],
+    parameters: dict[str, Any] | None = None,
+    *,
+    parameter_texts: list[tuple[str, str]] | None = None,
+    parameter_file: str | os.PathLike[str] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    jobs: int | None = None,
+    use_cache: bool = True,
+    isolate: bool = False,
+    step_timeout: float | None = None,
+    report: str = "background",
+    on_event: Event | None = None,
+    refresh: list[str] | None = None,
+) -> Run:
+    """Run the pipeline of the notebook at ``path`` and return the run.
+
+    ``parameters`` are values (checked against the declared types); ``parameter_texts``
+    are ``(name, text)`` pairs from a command line (converted); ``parameter_file`` is a
+    JSON/YAML mapping applied before both. ``report`` is ``"background"`` (write the HTML
+    report in a detached process), ``"sync"`` or ``"none"``. Raises
+    :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
+    Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
+    run has status ``cancelled``. ``refresh`` names steps to re-run (with their dependents)
+    even when cached.
+    """
+    prepared = prepare_run(
+        path, parameters, parameter_texts=parameter_texts, parameter_file=parameter_file,
+        jobs=jobs, use_cache=use_cache, isolate=isolate, step_timeout=step_timeout,
+        refresh=refresh,
+    )  # fmt: skip
+    notebook = prepared.notebook
     db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
     try:
         db.reap_dead()  # runs whose process died: recorded as interrupted, kernels stopped
         run_id = db.create_run(
             str(notebook),
             file_sha256(notebook),
-            redacted(resolved, secret_names(pipeline.parameters)),
-            [s.name for s in pipeline.steps],
-            {
-                "jobs": options.jobs,
-                "cache": use_cache,
-                "isolate": isolate,
-                "step_timeout": step_timeout,
-                "refresh": list(refresh or []),
-            },
+            prepared.recorded_parameters(),
+            [s.name for s in prepared.pipeline.steps],
+            prepared.recorded_options(),
             git=git_info(str(notebook)),
         )
-        status = _execute(db, run_id, pipeline, resolved, options, on_event)
+        status = _execute(db, run_id, prepared.pipeline, prepared.resolved, prepared.options,
+                          on_event)  # fmt: skip
         if report != "none" and status != "cancelled":
             write_report(db.root, run_id, background=report == "background")
         record = db.get_run(run_id)
     finally:
         db.close()
     return Run(run_id, db.root, record)
+
+
+def queue_run(
+    prepared: Prepared,
+    store: str | os.PathLike[str] | None,
+    request: dict[str, Any],
+    origin: str = "server",
+) -> tuple[str, Path]:
+    """Record a validated run as ``queued`` for a run process to start later
+    (:func:`run_queued`); ``request`` (raw parameters, publish settings) is kept in the
+    run's folder until then. Returns the run id and the store folder."""
+    notebook = prepared.notebook
+    with Store.open(prepare_store(resolve_store(store, start=notebook.parent))) as db:
+        run_id = db.queue_run(
+            str(notebook),
+            file_sha256(notebook),
+            prepared.recorded_parameters(),
+            [s.name for s in prepared.pipeline.steps],
+            {**prepared.recorded_options(), "origin": origin},
+            git=git_info(str(notebook)),
+            request=request,
+        )
+        return run_id, db.root
+
+
+def run_queued(
+    store: str | os.PathLike[str], run_id: str, report: str = "sync"
+) -> tuple[Run, dict[str, Any]] | None:
+    """Run a queued run in this process (see :func:`queue_run`); None if it is no longer
+    queued (cancelled, or another process took it). Returns the run and its request."""
+    from ..errors import MlopsError
+
+    db = Store.open(store)
+    try:
+        if not db.claim_run(run_id):
+            return None
+        request = db.take_request(run_id)
+        options = db.get_run(run_id)["options"]
+        try:
+            prepared = prepare_run(
+                db.run_notebook(run_id) or "", request.get("parameters") or {},
+                jobs=options.get("jobs"), use_cache=options.get("cache", True),
+                isolate=options.get("isolate", False), step_timeout=options.get("step_timeout"),
+            )  # fmt: skip
+        except MlopsError as exc:  # the notebook changed since the run was queued
+            message = "; ".join(exc.messages)
+            db.settle_run(run_id, "failed", f"the run could not start: {message}")
+            return Run(run_id, db.root, db.get_run(run_id)), request
+        status = _execute(db, run_id, prepared.pipeline, prepared.resolved, prepared.options,
+                          None)  # fmt: skip
+        if report != "none" and status != "cancelled":
+            write_report(db.root, run_id, background=report == "background")
+        return Run(run_id, db.root, db.get_run(run_id)), request
+    finally:
+        db.close()
 
 
 def _execute(
@@ -156,15 +254,18 @@ def _execute(
     options: Options,
     on_event: Event | None,
 ) -> str:
-    """Schedule the run's steps and record how it ended; returns the final status."""
-    events = on_event or (lambda kind, name, info: None)
+    """Schedule the run's steps and record how it ended; returns the final status.
+
+    Every state change and the steps' output are appended to the store's event log."""
+    recorder = EventRecorder(db, run_id, on_event)
+    events: Event = recorder
     started = time.monotonic()
     status = "failed"
     scheduler: Scheduler | None = None
     try:
         db.update_run(run_id, status="running", started_at=utcnow())
         events("run", run_id, {"status": "running"})
-        scheduler = Scheduler(pipeline, resolved, db, run_id, options, on_event)
+        scheduler = Scheduler(pipeline, resolved, db, run_id, options, recorder)
         with _cancel_on_signals(scheduler):
             scheduler.run()
         if scheduler.cancelled.is_set():
@@ -179,6 +280,7 @@ def _execute(
                 for step in pipeline.steps:
                     db.update_step(run_id, step.name, status="skipped")
                 db.update_run(run_id, status=status, finished_at=utcnow())
+            recorder.close()
             events("run", run_id, {"status": status})
         finally:
             db.release_run(run_id)

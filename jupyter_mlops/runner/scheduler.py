@@ -504,9 +504,17 @@ class Scheduler:
                 self._retiring.remove(slot)
 
     def _drain(self, slot: KernelSlot) -> None:
-        """Wait for the kernel's background artifact writes before it goes away."""
+        """Wait for the kernel's background artifact writes before it goes away; a cancel
+        (Ctrl-C during a long final write) stops waiting and kills the kernel, and the
+        unfinished outputs are then reported as not saved."""
+
+        def alive() -> bool:
+            return slot.is_alive() and not self.cancelled.is_set()
+
         for path in slot.pending:
-            wait_for(path, alive=slot.is_alive)
+            wait_for(path, alive=alive)
+        if self.cancelled.is_set():
+            slot.kill()
         slot.pending.clear()
 
     def _store_deferred_cache(self) -> None:
@@ -544,6 +552,7 @@ class Scheduler:
         self.store.update_step(self.run_id, name, status=status, **fields)
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})
+        info["reason"] = self.states[name].reason
         self.on_event("step", name, info)
 
 

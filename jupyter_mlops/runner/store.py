@@ -6,6 +6,7 @@ Layout of ``<store>/``::
     artifacts/ab/abcdef…        content-addressed step outputs (see serialization.py)
     runs/<run_id>/<step>.ipynb  executed step notebooks, logs, report.html
     runs/<run_id>/run.lock      held (``flock``) by the run's process while it runs
+    runs/<run_id>/request.json  a queued run's request (read, then deleted, by its process)
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so several run processes can share a
 store. The schema is versioned (``PRAGMA user_version``) and migrated once, by the first
@@ -14,6 +15,10 @@ database read-only and changes nothing on disk; it still reports a run whose pro
 as ``interrupted`` (the run's lock is free), and :meth:`Store.reap_dead` (called when a run
 or the server starts) records that and stops the kernels the dead run left behind.
 Paths inside the database are relative to the store folder, so a store can be moved.
+
+The ``events`` table is an append-only log of run and step state changes and step output
+(``seq`` counts per run from 1, ``id`` across the store): run processes append to it, the
+Jupyter server tails it (:meth:`Store.events_after_id`) and replays it (:meth:`Store.events`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interr
 STEP_STATUSES = ("queued", "running", "succeeded", "failed", "cached", "skipped")
 ACTIVE = ("queued", "running")
 LOCK_NAME = "run.lock"
+REQUEST_NAME = "request.json"
 INTERRUPTED_ERROR = {
     "cell": None,
     "ename": "Interrupted",
@@ -169,7 +175,30 @@ def _migrate_v2(db: sqlite3.Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (run_id, seq)
+)
+"""
+
+
+def _migrate_v3(db: sqlite3.Connection) -> None:
+    """The append-only event log; a run-level error (why a run was cancelled, interrupted
+    or could not start)."""
+    _statements(db, SCHEMA_V3)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "error" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+EVENT_KINDS = ("run", "step", "output")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -435,20 +464,55 @@ class Store:
         """Insert a queued run owned by this process (which holds its lock until
         :meth:`release_run`), with its steps queued. Nothing is recorded if its folder
         cannot be made."""
+        return self._insert_run(notebook, notebook_sha256, parameters, steps, options, git, True)
+
+    def queue_run(
+        self,
+        notebook: str,
+        notebook_sha256: str,
+        parameters: dict[str, Any],
+        steps: list[str],
+        options: dict[str, Any],
+        git: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+    ) -> str:
+        """Insert a queued run that no process owns yet (a run process :meth:`claim_run` s it
+        later); ``request`` is written owner-only to ``runs/<id>/request.json`` first."""
+        return self._insert_run(
+            notebook, notebook_sha256, parameters, steps, options, git, False, request
+        )
+
+    def _insert_run(
+        self,
+        notebook: str,
+        notebook_sha256: str,
+        parameters: dict[str, Any],
+        steps: list[str],
+        options: dict[str, Any],
+        git: dict[str, Any] | None,
+        owned: bool,
+        request: dict[str, Any] | None = None,
+    ) -> str:
         run_id = new_run_id()
         run_dir = self.runs_dir / run_id
+        fd = None
         try:
             run_dir.mkdir(parents=True)
-            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if request is not None:
+                _write_private(run_dir / REQUEST_NAME, json.dumps(request))
+            if owned:
+                fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
             raise InvalidInput(
                 f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
                 "choose another --store (or JUPYTER_MLOPS_STORE)"
             ) from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        pid = os.getpid()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        pid = os.getpid() if owned else None
         try:
             with self.transaction() as db:
                 db.execute(
@@ -463,8 +527,8 @@ class Store:
                         json.dumps(options),
                         utcnow(),
                         pid,
-                        _process_start(pid),
-                        socket.gethostname(),
+                        _process_start(pid) if pid else None,
+                        socket.gethostname() if owned else None,
                         json.dumps(git) if git else None,
                     ),
                 )
@@ -472,14 +536,91 @@ class Store:
                     "INSERT INTO steps (run_id, name, position, status) VALUES (?, ?, ?, 'queued')",
                     [(run_id, name, i) for i, name in enumerate(steps)],
                 )
+                self._event(db, run_id, "run", {"status": "queued", "error": None})
         except BaseException:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        self._run_locks[run_id] = fd
+        if fd is not None:
+            self._run_locks[run_id] = fd
         return run_id
+
+    def claim_run(self, run_id: str) -> bool:
+        """Take a queued run for this process: hold its lock, record our pid, mark it
+        running. False (nothing changed) if it is no longer queued or another process has it."""
+        run_dir = self.run_dir(run_id)
+        try:
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        pid = os.getpid()
+        with self.transaction() as db:
+            claimed = db.execute(
+                "UPDATE runs SET status = 'running', started_at = ?, pid = ?, pid_start = ?,"
+                " host = ? WHERE id = ? AND status = 'queued'",
+                (utcnow(), pid, _process_start(pid), socket.gethostname(), run_id),
+            ).rowcount
+        if not claimed:
+            os.close(fd)
+            return False
+        self._run_locks[run_id] = fd
+        return True
+
+    def take_request(self, run_id: str) -> dict[str, Any]:
+        """The request of a queued run (its file is deleted: it may hold secrets)."""
+        path = self.run_dir(run_id) / REQUEST_NAME
+        try:
+            request = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        path.unlink(missing_ok=True)
+        return request
+
+    def settle_run(self, run_id: str, status: str, error: str | None = None) -> bool:
+        """End an active run from outside its process (cancelled, interrupted, or failed
+        before it started): running steps failed, queued ones skipped, events appended.
+        False if the run had already ended."""
+        now = utcnow()
+        step_error = {**INTERRUPTED_ERROR}
+        if status == "cancelled":
+            step_error.update(ename="Cancelled", evalue="the run was cancelled")
+        elif status != "interrupted":
+            step_error.update(ename="RunEnded", evalue=error or f"the run ended ({status})")
+        with self.transaction() as db:
+            ended = db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?"
+                " AND status IN ('queued', 'running')",
+                (status, now, error, run_id),
+            ).rowcount
+            if not ended:
+                return False
+            for row in db.execute(
+                "SELECT name, status FROM steps WHERE run_id = ? AND status IN"
+                " ('queued', 'running') ORDER BY position",
+                (run_id,),
+            ).fetchall():
+                new, fields = ("failed", step_error) if row[1] == "running" else ("skipped", None)
+                db.execute(
+                    "UPDATE steps SET status = ?, finished_at = ?, error = ?"
+                    " WHERE run_id = ? AND name = ?",
+                    (new, now if fields else None, json.dumps(fields) if fields else None,
+                     run_id, row[0]),
+                )  # fmt: skip
+                self._event(db, run_id, "step", {
+                    "step": row[0], "status": new, "duration_s": None,
+                    "error": f"{fields['ename']}: {fields['evalue']}" if fields else None,
+                    "reason": None,
+                })  # fmt: skip
+            self._event(db, run_id, "run", {"status": status, "error": error})
+        return True
 
     def release_run(self, run_id: str) -> None:
         """This process is done with ``run_id``: release its lock."""
@@ -531,23 +672,8 @@ class Store:
     def reap_dead(self) -> list[str]:
         """Record dead runs as ``interrupted`` and stop the kernels they left running."""
         dead = self.dead_runs()
-        now = utcnow()
         for run_id in dead:
-            with self.transaction() as db:
-                db.execute(
-                    "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?"
-                    " AND status IN ('queued', 'running')",
-                    (now, run_id),
-                )
-                db.execute(
-                    "UPDATE steps SET status = 'failed', finished_at = ?, error = ? WHERE run_id = ?"
-                    " AND status = 'running'",
-                    (now, json.dumps(INTERRUPTED_ERROR), run_id),
-                )
-                db.execute(
-                    "UPDATE steps SET status = 'skipped' WHERE run_id = ? AND status = 'queued'",
-                    (run_id,),
-                )
+            self.settle_run(run_id, "interrupted", "the run's process died")
             self._kill_orphan_kernels(run_id)
         return dead
 
@@ -562,6 +688,10 @@ class Store:
     def forget_kernels(self, run_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM kernels WHERE run_id = ?", (run_id,))
+
+    def kill_kernels(self, run_id: str) -> None:
+        """Stop the kernels a run recorded (cancel; a run whose process died)."""
+        self._kill_orphan_kernels(run_id)
 
     def _kill_orphan_kernels(self, run_id: str) -> None:
         """Kernels left running by a run whose process died (same pid *and* start time).
@@ -645,6 +775,78 @@ class Store:
         )
         return json.loads(rows[0]["manifest"]).get("key_parts") if rows else None
 
+    # -- events ------------------------------------------------------------------------------
+    def _event(self, db: sqlite3.Connection, run_id: str, kind: str, data: dict[str, Any]) -> int:
+        """Append one event inside the caller's transaction; its per-run ``seq``."""
+        seq = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        db.execute(
+            "INSERT INTO events (run_id, seq, kind, time, data) VALUES (?, ?, ?, ?, ?)",
+            (run_id, seq, kind, utcnow(), json.dumps(data)),
+        )
+        return int(seq)
+
+    def add_event(self, run_id: str, kind: str, data: dict[str, Any]) -> int:
+        """Append an event of ``kind`` (run, step, output) to the run's log; its ``seq``."""
+        with self.transaction() as db:
+            return self._event(db, run_id, kind, data)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The run's events with ``seq > after``, oldest first."""
+        return self._event_rows(
+            "SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (run_id, after, limit),
+        )
+
+    def last_event_id(self) -> int:
+        """The store-wide id of the newest event (0: none), a cheap check for news."""
+        try:
+            rows = self._query("SELECT MAX(id) FROM events")
+        except sqlite3.OperationalError:  # a store of an older schema, read-only
+            return 0
+        return int(rows[0][0] or 0)
+
+    def events_after_id(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Events of every run appended after store-wide id ``last_id`` (for tailing)."""
+        return self._event_rows(
+            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit)
+        )
+
+    def _event_rows(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        try:
+            rows = self._query(sql, args)
+        except sqlite3.OperationalError:  # a store of an older schema, read-only
+            return []
+        return [
+            {"id": row["id"], "run_id": row["run_id"], "seq": row["seq"], "kind": row["kind"],
+             "time": row["time"], **json.loads(row["data"])}
+            for row in rows
+        ]  # fmt: skip
+
+    def active_runs(self) -> list[dict[str, Any]]:
+        """Queued and running runs, oldest first: id, status, pid, options, whether dead."""
+        rows = self._query(
+            "SELECT id AS run_id, status, pid, pid_start, host, options, notebook FROM runs"
+            " WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"
+        )
+        return [
+            {"id": row["run_id"], "status": row["status"], "pid": row["pid"],
+             "notebook": row["notebook"], "options": json.loads(row["options"] or "{}"),
+             "dead": self._is_dead(row)}
+            for row in rows
+        ]  # fmt: skip
+
+    def run_state(self, run_id: str) -> dict[str, Any] | None:
+        """A run's recorded ``status``, ``pid`` and ``pid_start`` (no liveness check)."""
+        rows = self._query("SELECT status, pid, pid_start FROM runs WHERE id = ?", (run_id,))
+        return dict(rows[0]) if rows else None
+
+    def run_notebook(self, run_id: str) -> str | None:
+        """The notebook (absolute path) of a run, or None if there is no such run."""
+        rows = self._query("SELECT notebook FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else None
+
     # -- reading -----------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run record (see README: ``jupyter mlops run --json``)."""
@@ -659,13 +861,15 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         before: str | None = None,
+        status: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs, newest first, optionally only those of one notebook (absolute path).
+        """Runs, newest first, optionally only those of one notebook (absolute path) and/or
+        with one ``status``.
 
         Pages: ``limit``/``offset``, or ``before`` a run id (the runs older than it).
         Two queries whatever the number of runs (runs, then all their steps).
         """
-        sql, args = _runs_where(notebook=notebook, before=before)
+        sql, args = _runs_where(notebook=notebook, status=status, before=before)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         return self._records(self._query(sql, (*args, limit, offset)))
 
@@ -744,6 +948,9 @@ class Store:
             "environment": json.loads(row["environment"]) if row["environment"] else None,
             "options": json.loads(row["options"] or "{}"),
             "git": json.loads(row["git"]) if "git" in keys and row["git"] else None,
+            "error": ("the run's process died" if dead else row["error"])
+            if "error" in keys
+            else None,
             "run_dir": str(run_dir),
             "report": str(report) if report.exists() else None,
         }
@@ -777,6 +984,12 @@ def _connect_readonly(path: Path, immutable: bool | None = None) -> sqlite3.Conn
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA query_only = 1")
     return db
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _readonly_message(root: Path, path: Path) -> str:
