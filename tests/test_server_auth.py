@@ -7,7 +7,7 @@ Authorizer on resource ``mlops`` is the one in the table (``read``, ``write`` fo
 aliases, ``execute`` for running and cancelling); a read-only Authorizer can look (200) but not
 act (403, and nothing happened); a cookie-authenticated mutating request without the XSRF
 token is refused. Plus path traversal: ``../..``, absolute paths and symlinks out of the root
-are 403 wherever a notebook path is accepted.
+are 403 wherever a notebook path is accepted (pipeline, info, runs).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tornado import web
 from jupyter_mlops.handlers import route_table
 
 NOTEBOOK = nbformat.v4.new_notebook(cells=[code("a = 1", "step:one")])
+RUN, STEP = r"(?P<run_id>[0-9A-Za-z_.-]+)", r"(?P<step>[^/]+)"  # as handlers_runs spells them
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,22 @@ SAMPLES: dict[str, list[Sample]] = {
         Sample("PUT", "mlops/api/models/{model}/aliases/denied", "write", {"version": 1}),
         Sample("DELETE", "mlops/api/models/{model}/aliases/champion", "write"),
     ],
+    r"/mlops/api/runs": [
+        Sample("GET", "mlops/api/runs", "read"),
+        Sample("POST", "mlops/api/runs", "execute", {"path": "nb.ipynb", "parameters": {}}),
+    ],
+    rf"/mlops/api/runs/{RUN}": [Sample("GET", "mlops/api/runs/{run}", "read")],
+    rf"/mlops/api/runs/{RUN}/cancel": [Sample("POST", "mlops/api/runs/{run}/cancel", "execute")],
+    rf"/mlops/api/runs/{RUN}/events": [
+        Sample("GET", "mlops/api/runs/{run}/events?after=0", "read")
+    ],
+    rf"/mlops/api/runs/{RUN}/steps/{STEP}/notebook": [
+        Sample("GET", "mlops/api/runs/{run}/steps/train/notebook", "read")
+    ],
+    rf"/mlops/api/runs/{RUN}/steps/{STEP}/log": [
+        Sample("GET", "mlops/api/runs/{run}/steps/train/log?offset=0", "read")
+    ],
+    rf"/mlops/api/runs/{RUN}/report": [Sample("GET", "mlops/api/runs/{run}/report", "read")],
 }
 METHODS = ("get", "post", "put", "delete", "patch")
 
@@ -224,6 +241,8 @@ async def test_paths_out_of_the_root_are_403(
         Sample("GET", f"mlops/api/pipeline?path={quote(path)}", "read"),
         Sample("POST", "mlops/api/pipeline", "read", {"path": path, "content": NOTEBOOK}),
         Sample("GET", f"mlops/api/info?path={quote(path)}", "read"),
+        Sample("GET", f"mlops/api/runs?path={quote(path)}", "read"),
+        Sample("POST", "mlops/api/runs", "execute", {"path": path, "parameters": {}}),
     ]
     for sample in requests:
         response = await _send(http_server_client, jp_base_url, world, sample, jp_auth_header)
