@@ -50,6 +50,22 @@ class MlopsHandler(ExtensionHandlerMixin, APIHandler):
         except MlopsError as exc:
             raise MlopsHTTPError(exc.http_status, _reason(exc), exc.details()) from None
 
+    async def call_isolated(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``service.<method>`` in a fresh Python process (:mod:`.server.isolated`), waited
+        for in the executor: for work that imports MLflow or scikit-learn, which would hold
+        the GIL and stall the event loop (publishing). User errors as in :meth:`call`."""
+        from .server import isolated
+
+        app = self.extensionapp
+        root = self.service.root_dir
+        settings = {"store": app.store or None, "registry_uri": app.registry_uri or None,
+                    "root_dir": str(root) if root is not None else None,
+                    "store_how": "server setting MlopsExtension.store"}  # fmt: skip
+        try:
+            return await app.run_blocking(isolated.call, settings, method, *args, **kwargs)
+        except MlopsError as exc:
+            raise MlopsHTTPError(exc.http_status, _reason(exc), exc.details()) from None
+
     def json_body(self, fields: dict[str, tuple[type, ...]]) -> dict[str, Any]:
         """The request's JSON object, its ``fields`` checked against their allowed types
         (absent = None, allowed when ``type(None)`` is listed): 413 over :data:`MAX_BODY`,

@@ -47,7 +47,7 @@ class ModelsHandler(MlopsHandler):
                                "aliases": texts, "require": texts, "must_beat": text})  # fmt: skip
         if body.get("name") is not None:
             _checked(body["name"])
-        result = await self.call(
+        result = await self.call_isolated(  # MLflow and the model's libraries: not in here
             "publish", body["run_id"], body.get("name"), description=body.get("description"),
             aliases=body.get("aliases"), require=body.get("require"),
             must_beat=body.get("must_beat"),
