@@ -1,9 +1,12 @@
 """Time ``jupyter mlops compile`` on a realistic 200-cell, 20-step notebook.
 
 Prints the wall time of ``python -c pass`` (interpreter start-up, for reference),
-of the CLI as a subprocess, and of the in-process API. Run from the repo root:
+of the CLI as a subprocess, of the in-process API, of the REST handler's work for
+``POST /mlops/api/pipeline`` (decode the body, compile, JSON Schema, publish defaults, encode
+the answer) and, with ``--server``, the round trip of that POST to a real Jupyter server.
+Run from the repo root:
 
-    .venv/bin/python benchmarks/bench_compile.py [--repeat N]
+    .venv/bin/python benchmarks/bench_compile.py [--repeat N] [--server]
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,9 +100,78 @@ def wall(cmd: list[str], env: dict[str, str], repeat: int) -> float:
     return best
 
 
+def handler_work(root: Path, nb: dict, repeat: int, cold: bool) -> tuple[float, float]:
+    """Median wall and CPU seconds of what ``POST /mlops/api/pipeline`` does with a body
+    (``cold``: no cell parsed before; else every cell but one, as after an edit)."""
+    from jupyter_mlops.compiler import source
+    from jupyter_mlops.jsonsafe import dumps
+    from jupyter_mlops.service import MlopsService
+
+    service = MlopsService.create(store=str(root / "store"), root_dir=str(root))
+    walls, cpus = [], []
+    original = nb["cells"][50]["source"]
+    for i in range(max(repeat, 5)):
+        nb["cells"][50]["source"] = f"{original}\nedited_{i} = {i}\n"
+        body = json.dumps({"path": "bench.ipynb", "content": nb}).encode()
+        if cold:
+            source._parse_cached.cache_clear()
+        start, cpu = time.perf_counter(), time.process_time()
+        data = json.loads(body)
+        answer = service.pipeline_view(data["path"], data["content"])
+        dumps(answer)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    assert answer["errors"] == [], answer["errors"]
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def server_round_trip(root: Path, nb: dict, repeat: int) -> float:
+    """Median seconds of the POST to a real ``jupyter server`` (loopback, token auth)."""
+    import secrets
+    import socket
+    import urllib.request
+
+    token = secrets.token_hex(16)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(REPO), JUPYTER_MLOPS_STORE=str(root / "store"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", f"--port={port}", "--no-browser", "--allow-root",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.jpserver_extensions={'jupyter_mlops': True}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/mlops/api/pipeline"
+    body = json.dumps({"path": "bench.ipynb", "content": nb}).encode()
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        times = []
+        for _ in range(max(repeat, 5) + 1):
+            start = time.perf_counter()
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            with urllib.request.urlopen(request) as response:
+                json.loads(response.read())
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[1:])  # the first one imports the compiler
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--server", action="store_true", help="also POST to a real server")
     args = parser.parse_args()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,6 +194,14 @@ def main() -> None:
         print(f"python -c pass:         {base * 1000:7.1f} ms")
         print(f"CLI compile (subprocess): {cli * 1000:7.1f} ms")
         print(f"API compile_notebook:   {api * 1000:7.1f} ms")
+        for cold in (True, False):
+            wall_s, cpu_s = handler_work(Path(tmp), nb, args.repeat, cold)
+            what = "no cell cached      " if cold else "one cell edited     "
+            print(f"POST pipeline handler, {what}: {wall_s * 1000:7.1f} ms median "
+                  f"({cpu_s * 1000:.1f} ms CPU)")  # fmt: skip
+        if args.server:
+            trip = server_round_trip(Path(tmp), nb, args.repeat)
+            print(f"POST pipeline round trip (real server): {trip * 1000:7.1f} ms median")
 
 
 if __name__ == "__main__":

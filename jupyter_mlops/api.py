@@ -8,10 +8,10 @@ from typing import Any
 
 def publish(
     run_id: str,
-    name: str,
+    name: str | None = None,
     description: str | None = None,
-    aliases: Iterable[str] = (),
-    require: Iterable[str] = (),
+    aliases: Iterable[str] | None = None,
+    require: Iterable[str] | None = None,
     must_beat: str | None = None,
     notebook: str | None = None,
     *,
@@ -21,13 +21,14 @@ def publish(
     """Publish a run's model as a new registry version (see ``jupyter mlops publish``).
 
     ``run_id`` may be ``"latest"``; ``require`` items look like ``"accuracy>=0.9"``;
-    ``must_beat`` like ``"champion:accuracy"`` or ``"champion:rmse:lower"``. Returns
+    ``must_beat`` like ``"champion:accuracy"`` or ``"champion:rmse:lower"``. Options left
+    None come from the notebook's saved publish settings (``metadata.mlops.publish``). Returns
     ``{"name", "version", "uri", "aliases", "run_id", "checks", ...}``.
     """
     from .service import MlopsService
 
     service = MlopsService.create(store=store, registry_uri=registry_uri)
     return service.publish(
-        run_id, name, description=description, aliases=tuple(aliases),
-        require=tuple(require), must_beat=must_beat, notebook=notebook,
+        run_id, name, description=description, aliases=aliases, require=require,
+        must_beat=must_beat, notebook=notebook,
     )  # fmt: skip

@@ -18,6 +18,10 @@ class MlopsError(Exception):
         self.messages = [m for m in messages if m] or ["unknown error"]
         super().__init__("\n".join(self.messages))
 
+    def details(self) -> dict:
+        """Structured fields a REST answer adds to ``{"message"}`` (none by default)."""
+        return {}
+
 
 class InvalidInput(MlopsError):
     """The notebook, a parameter or an option is invalid (CLI exit 2, HTTP 400)."""
@@ -27,6 +31,12 @@ class NotFound(MlopsError):
     """A file, run or model does not exist (CLI exit 2, HTTP 404)."""
 
     http_status = 404
+
+
+class Forbidden(MlopsError):
+    """A path outside the server root (CLI exit 2, HTTP 403)."""
+
+    http_status = 403
 
 
 class RunFailed(MlopsError):
@@ -50,7 +60,15 @@ class Cancelled(MlopsError):
 
 
 class GateRefused(MlopsError):
-    """A publish gate refused the model (CLI exit 3, HTTP 409)."""
+    """A publish gate refused the model (CLI exit 3, HTTP 409); ``checks`` holds the gates
+    evaluated (``{"gates": [...], "deployability": {...}}``), the failing one last."""
 
     exit_code = 3
     http_status = 409
+
+    def __init__(self, *messages: str, checks: dict | None = None) -> None:
+        super().__init__(*messages)
+        self.checks: dict = checks if checks is not None else {}
+
+    def details(self) -> dict:
+        return {"checks": self.checks}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version_info import __version__
-from .errors import InvalidInput, NotFound
+from .errors import Forbidden, InvalidInput, NotFound
 from .service_registry import RegistryOperations
 from .service_runs import RunOperations
 from .settings import StoreLocation, locate_registry, locate_store, mlflow_env_line
@@ -23,7 +23,8 @@ class MlopsService(RunOperations, RegistryOperations):
     """Operations on notebooks, runs and models, rooted at ``root_dir``.
 
     ``root_dir`` confines notebook paths (the Jupyter server's root); ``None`` allows any path
-    (the CLI acts for the local user).
+    (the CLI acts for the local user). ``allow_hidden`` False refuses hidden files and folders
+    below the root, as the server's contents manager does.
     """
 
     store: Path
@@ -34,6 +35,7 @@ class MlopsService(RunOperations, RegistryOperations):
     registry_how: str = ""
     explicit_registry: str | None = None
     store_how: str = "--store"
+    allow_hidden: bool = True
 
     @classmethod
     def create(
@@ -64,7 +66,7 @@ class MlopsService(RunOperations, RegistryOperations):
         return MlopsService(
             location.path, registry.uri, self.root_dir, location=location,
             registry_how=registry.how, explicit_registry=self.explicit_registry,
-            store_how=self.store_how,
+            store_how=self.store_how, allow_hidden=self.allow_hidden,
         )  # fmt: skip
 
     def store_for(self, notebook: str | None) -> Path:
@@ -72,28 +74,31 @@ class MlopsService(RunOperations, RegistryOperations):
         return self.for_notebook(self.notebook_path(notebook) if notebook else None).store
 
     # -- paths -------------------------------------------------------------------------------
-    def notebook_path(self, path: str) -> Path:
-        """Resolve a notebook path, confined to ``root_dir`` when one is set."""
+    def notebook_path(self, path: str, must_exist: bool = True) -> Path:
+        """Resolve a notebook path, confined to ``root_dir`` when one is set (outside it:
+        :class:`Forbidden`; a hidden one the server hides: :class:`NotFound`)."""
         if not path:
             raise InvalidInput("a notebook path is required")
         try:
-            return self._notebook_path(path)
+            return self._notebook_path(path, must_exist)
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a symlink loop
             shown = path if len(path) <= 60 else path[:57] + "..."
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise InvalidInput(f"{shown!r}: not a usable notebook path ({reason})") from None
 
-    def _notebook_path(self, path: str) -> Path:
+    def _notebook_path(self, path: str, must_exist: bool = True) -> Path:
         if self.root_dir is None:
             resolved = Path(path).expanduser().resolve()
         else:
             candidate = Path(path)
             if candidate.is_absolute():
-                raise InvalidInput(f"{path}: use a path relative to the server root")
+                raise Forbidden(f"{path}: use a path relative to the server root")
             resolved = (self.root_dir / candidate).resolve()
             if resolved != self.root_dir and self.root_dir not in resolved.parents:
-                raise InvalidInput(f"{path}: path is outside the server root")
-        if not resolved.is_file():
+                raise Forbidden(f"{path}: path is outside the server root")
+            if not self.allow_hidden and _hidden(candidate, resolved, self.root_dir):
+                raise NotFound(f"{path}: no such notebook")  # as the contents API answers
+        if must_exist and not resolved.is_file():
             raise NotFound(f"{path}: no such notebook")
         return resolved
 
@@ -126,3 +131,75 @@ class MlopsService(RunOperations, RegistryOperations):
         from .compiler import compile_notebook
 
         return compile_notebook(str(self.notebook_path(path)))
+
+    def pipeline_view(self, path: str, content: Any = None) -> dict[str, Any]:
+        """What the panel shows of a notebook: ``{"pipeline": Pipeline.to_dict() | None,
+        "errors", "warnings", "parameters_schema", "publish_defaults"}``. A notebook that does
+        not compile is data here (errors located by cell), not an exception. ``content``: the
+        notebook as in the editor, unsaved (the file is then neither read nor required)."""
+        from .compiler.notebook_io import load_notebook
+
+        file = self.notebook_path(path, must_exist=content is None)
+        if content is None:
+            try:
+                content, _ = load_notebook(str(file))
+            except NotFound:
+                raise
+            except InvalidInput as exc:  # not JSON, not UTF-8: the file is not a notebook
+                return _view(file, None, exc)
+        return _view(file, content, None)
+
+
+def _hidden(given: Path, resolved: Path, root: Path) -> bool:
+    """A dot-name in the path as given or as resolved below ``root`` (jupyter_server's rule,
+    without the OS hidden flags)."""
+    parts = [*given.parts, *resolved.relative_to(root).parts]
+    return any(p.startswith(".") and p not in (".", "..") for p in parts)
+
+
+def _view(file: Path, nb: Any, failure: InvalidInput | None) -> dict[str, Any]:
+    """:meth:`MlopsService.pipeline_view` of notebook ``nb`` (None: ``failure`` says why)."""
+    from .compiler import CompileError, compile_notebook
+    from .compiler.diagnostics import item
+    from .compiler.parameters import parameters_schema
+    from .registry.publish_defaults import publish_defaults
+
+    pipeline, errors, warnings, parameters = None, [], [], {}
+    if failure is None:
+        try:
+            compiled = compile_notebook(nb, path=str(file))
+        except CompileError as exc:
+            errors, warnings = exc.items, exc.warning_items
+            parameters = _parameters_only(nb)
+        except InvalidInput as exc:  # not a notebook (structure)
+            errors = [item(m) for m in exc.messages]
+        else:
+            pipeline, warnings, parameters = (
+                compiled.to_dict(), compiled.warning_items, compiled.parameters
+            )  # fmt: skip
+    else:
+        errors = [item(m) for m in failure.messages]
+    defaults, problems = publish_defaults(nb, str(file))
+    return {
+        "pipeline": pipeline,
+        "errors": errors,
+        "warnings": [*warnings, *(item(m) for m in problems)],
+        "parameters_schema": parameters_schema(parameters),
+        "publish_defaults": defaults,
+    }
+
+
+def _parameters_only(nb: Any) -> dict[str, dict[str, Any]]:
+    """The parameters of a notebook that does not compile, from its parameters cell alone
+    (the form still shows them); none if that cell has problems of its own."""
+    from .compiler.notebook_io import read_cells
+    from .compiler.parameters import parse_parameters
+    from .compiler.source import parse_cell
+
+    try:
+        cells = read_cells(nb, "<notebook>")
+        cell = next(c for c in cells if c.cell_type == "code" and "parameters" in c.tags)
+        params, _problems = parse_parameters(parse_cell(cell.source))
+    except (InvalidInput, StopIteration, SyntaxError):
+        return {}
+    return {p.name: {"default": p.default, "type": p.type} for p in params}

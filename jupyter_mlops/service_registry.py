@@ -46,24 +46,53 @@ class RegistryOperations:
     def publish(
         self,
         run_id: str,
-        name: str | None,
+        name: str | None = None,
         description: str | None = None,
-        aliases: Iterable[str] = (),
-        require: Iterable[str] = (),
+        aliases: Iterable[str] | None = None,
+        require: Iterable[str] | None = None,
         must_beat: str | None = None,
         notebook: str | None = None,
     ) -> dict[str, Any]:
-        """Publish run ``run_id`` (or ``latest``) as a new version of model ``name`` (None:
-        a name made from the run's notebook file name)."""
+        """Publish run ``run_id`` (or ``latest``) as a new version of model ``name``.
+
+        Every option left None comes from the run's notebook's saved publish settings
+        (``metadata.mlops.publish``), else its default (the name: made from the notebook's
+        file name; no aliases, no gates)."""
+        from .registry.publish_defaults import fill_options
         from .registry.publishing import publish_run
+        from .registry.runs import resolve_run
 
         target = self
         if notebook:
             target = self.for_notebook(self.notebook_path(notebook))  # type: ignore[attr-defined]
+        options = {"name": name, "description": description, "must_beat": must_beat,
+                   "aliases": None if aliases is None else list(aliases),
+                   "require": None if require is None else list(require)}  # fmt: skip
+        if None in options.values():  # settings from the run's notebook, as it is now
+            record = resolve_run(target.store, run_id, notebook)
+            run_id, options = str(record["id"]), fill_options(record.get("notebook"), options)
         return publish_run(
-            target.store, target.registry_uri, run_id, name, description=description,
-            aliases=aliases, require=require, must_beat=must_beat, notebook=notebook,
+            target.store, target.registry_uri, run_id, options["name"],
+            description=options["description"], aliases=options["aliases"] or (),
+            require=options["require"] or (), must_beat=options["must_beat"], notebook=notebook,
         )  # fmt: skip
+
+    def publish_options(self, notebook: str, **given: Any) -> dict[str, Any]:
+        """Publish options for runs of ``notebook``: ``given`` (None = not given) completed
+        from its saved publish settings and checked (``run --publish``: before it runs)."""
+        from .registry.gates import parse_must_beat, parse_require
+        from .registry.names import default_model_name, validate_names
+        from .registry.publish_defaults import KEYS, fill_options
+
+        path = str(self.notebook_path(notebook))  # type: ignore[attr-defined]
+        options = fill_options(path, {k: given.get(k) for k in KEYS})
+        options["name"] = options["name"] or default_model_name(path)
+        options["aliases"] = validate_names(options["name"], options["aliases"] or ())
+        options["require"] = list(options["require"] or ())
+        for spec in options["require"]:
+            parse_require(spec)
+        parse_must_beat(options["must_beat"])
+        return options
 
     def models(self, name: str | None = None) -> list[dict[str, Any]] | dict[str, Any]:
         """All registered models (list) or one (dict), versions newest first."""
@@ -84,6 +113,22 @@ class RegistryOperations:
         from .registry.catalog import list_models
 
         return list_models(self._registry_client(name), name)
+
+    def model(self, name: str) -> dict[str, Any]:
+        """Model ``name`` as :meth:`models` describes it, each version with its ``card``
+        (the model card, Markdown)."""
+        from .registry import fastread
+
+        found = self.models(name)
+        assert isinstance(found, dict)
+        cards = self._fast(lambda db: fastread.version_cards(db, name))
+        if cards is _SLOW:
+            from .registry.catalog import version_cards
+
+            cards = version_cards(self._registry_client(name), name)
+        for version in found["versions"]:
+            version["card"] = cards.get(version["version"], "")
+        return found
 
     def _registry_client_check(self, name: str | None) -> None:
         from .registry.fastread import require_registry

@@ -45,4 +45,4 @@ async def test_info_of_a_notebook_outside_the_root_is_refused(layout, jp_fetch):
 
     with pytest.raises(HTTPClientError) as excinfo:
         await jp_fetch("mlops", "api", "info", params={"path": "../x.ipynb"})
-    assert excinfo.value.code == 400
+    assert excinfo.value.code == 403

@@ -27,8 +27,9 @@ def add_publish_options(parser: argparse.ArgumentParser, registry_uri: bool = Tr
 
 
 def publish_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments for ``service.publish`` from options of :func:`add_publish_options`;
-    gate syntax is checked here so a typo fails before anything runs (exit 2)."""
+    """Keyword arguments for ``service.publish`` from options of :func:`add_publish_options`
+    (None: not given, the notebook's saved publish settings apply); gate syntax is checked
+    here so a typo fails before anything runs (exit 2)."""
     from ..registry.gates import parse_must_beat, parse_require
 
     for spec in args.require:
@@ -36,8 +37,8 @@ def publish_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     parse_must_beat(args.must_beat)
     return {
         "description": args.description,
-        "aliases": tuple(args.alias),
-        "require": tuple(args.require),
+        "aliases": tuple(args.alias) or None,
+        "require": tuple(args.require) or None,
         "must_beat": args.must_beat,
     }
 
@@ -77,8 +78,8 @@ class PublishApp(Subcommand):
         parser.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
         parser.add_argument(
             "--name",
-            help="registered model name: ASCII letters, digits, _ and - (default: from the "
-            "run's notebook file name)",
+            help="registered model name: ASCII letters, digits, _ and - (default: the "
+            "notebook's saved publish settings, else from its file name)",
         )
         parser.add_argument("--notebook", help="with 'latest': newest run of this notebook")
         add_publish_options(parser)

@@ -68,6 +68,8 @@ class RunApp(Subcommand):
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)
         )
+        if publish is not None:  # checked with the notebook's saved settings before it runs
+            publish = service.publish_options(args.notebook, **publish)
         pipeline = service.pipeline(args.notebook)
         for warning in pipeline.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -94,7 +96,7 @@ class RunApp(Subcommand):
         published, refused = None, None
         if publish is not None and record["status"] == "succeeded":
             try:
-                published = service.publish(record["id"], args.publish, **publish)
+                published = service.publish(record["id"], **publish)
                 print(
                     f"published {published['name']} version {published['version']}"
                     f" ({published['uri']})",
@@ -126,21 +128,21 @@ def _publish_options():
 
     def add(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--publish", metavar="NAME", help="publish the run's model as NAME when it succeeds"
-        )
+            "--publish", metavar="NAME", nargs="?", const="",
+            help="publish the run's model as NAME when it succeeds (NAME and options not "
+            "given: the notebook's saved publish settings, metadata.mlops.publish)",
+        )  # fmt: skip
         add_publish_options(parser)
 
     return add
 
 
 def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Validated publish options (before anything runs), or None without ``--publish``."""
-    if getattr(args, "publish", None):
-        from ..registry.names import validate_names
+    """Publish options given (None: not given), or None without ``--publish``."""
+    if getattr(args, "publish", None) is not None:
         from .registry_cmd import publish_kwargs
 
-        validate_names(args.publish, args.alias)  # before the run, not after it
-        return publish_kwargs(args)
+        return {"name": args.publish or None, **publish_kwargs(args)}
     given = [
         flag
         for flag, value in (

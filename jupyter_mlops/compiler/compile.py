@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from .parameters import parse_parameters
 from .pipeline import Pipeline, Step, topological_order
 from .source import TooDeeplyNested, parse_cell
 from .tags import PREFIXES, ROLE_TAGS, CellTags, parse_tags
+
+_PARAMETER = re.compile(r"^parameter '(\w+)'")
 
 ROLE_LABELS = {
     "parameters": "parameters",
@@ -179,13 +182,17 @@ def _metric_names(cells: list[Cell], diag: Diagnostics) -> list[tuple[str, Cell,
     return found
 
 
-def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
+def compile_notebook(
+    source: str | os.PathLike | Mapping[str, Any], path: str | None = None
+) -> Pipeline:
     """Compile a tagged notebook (path, dict or ``NotebookNode``) into a :class:`Pipeline`.
 
+    ``path``: where a notebook given as a dict lives (for messages and ``Pipeline.notebook``).
     Raises :class:`~jupyter_mlops.compiler.diagnostics.CompileError` (an
     ``InvalidInput``) listing up to 20 located problems.
     """
-    nb, path = load_notebook(source)
+    nb, loaded_from = load_notebook(source)
+    path = loaded_from or path
     diag = Diagnostics(notebook_name(path))
     cells = read_cells(nb, diag.name)
     language = kernel_language(nb)
@@ -204,7 +211,9 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         if tree is not None:
             params, errors = parse_parameters(tree)
             for line, message in errors:
-                diag.error(message, lay.parameters.index, "parameters", line)
+                named = _PARAMETER.search(message)
+                variable = named.group(1) if named else None
+                diag.error(message, lay.parameters.index, "parameters", line, variable)
             parameters = {p.name: {"default": p.default, "type": p.type} for p in params}
             cell_tags = parse_tags(lay.parameters.tags)
             for name in cell_tags.secrets:
@@ -213,6 +222,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                         f"secret:{name}: '{name}' is not a parameter of this cell",
                         lay.parameters.index,
                         "parameters",
+                        variable=name,
                     )
                 elif parameters[name]["type"] != "str":
                     diag.error(
@@ -220,6 +230,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                         f'(e.g. {name} = ""), not {parameters[name]["type"]}',
                         lay.parameters.index,
                         "parameters",
+                        variable=name,
                     )
                 else:
                     parameters[name]["secret"] = True
@@ -252,7 +263,9 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         for name in sorted(state.flow.maybe & set(parameters)):
             diag.warn(
                 f"step '{state.name}' rebinds parameter '{name}'; other steps still see "
-                "the parameter's value"
+                "the parameter's value",
+                label=f"step '{state.name}'",
+                variable=name,
             )
 
     setup_params = {name for name, _, _ in setup_reads if name in parameters}
@@ -265,11 +278,12 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 cell,
                 "setup",
                 line,
+                name,
             )
         elif not (
             name in BUILTINS or name in parameters or name in setup.maybe or setup.star_imports
         ):
-            diag.error(f"'{name}' is used but no setup cell defines it", cell, "setup", line)
+            diag.error(f"'{name}' is used but no setup cell defines it", cell, "setup", line, name)
 
     model = example = None
     if lay.model is not None:
@@ -285,6 +299,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 f"model:{var}: '{var}' is not assigned in step '{step_name}'",
                 cell.index,
                 f"step '{step_name}'",
+                variable=var,
             )
     if lay.example is not None:
         cell, text = lay.example
@@ -320,6 +335,7 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
                 cell.index,
                 "pipeline-metrics",
                 line,
+                name,
             )
             continue
         binders[-1].outputs.add(name)
@@ -348,6 +364,9 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
     order = topological_order(list(lay.steps), upstream)
     if order and isinstance(order[0], list):
         diag.error("steps form a cycle: " + " -> ".join(order[0]) + " (check the prev: tags)")
+    for found in (*diag.error_items, *diag.warning_items):  # a step's cell: name the step
+        if found["step"] is None and found["cell"] in lay.cell_step:
+            found["step"] = lay.cell_step[found["cell"]]
     diag.raise_if_errors()
 
     steps = []
@@ -384,4 +403,5 @@ def compile_notebook(source: str | os.PathLike | Mapping[str, Any]) -> Pipeline:
         model=model,
         example=example,
         warnings=list(diag.warnings),
+        warning_items=list(diag.warning_items),
     )

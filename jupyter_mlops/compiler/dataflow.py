@@ -139,12 +139,12 @@ class DataFlow:
             if name in earlier.flow.killed:
                 if not soft:
                     self._error(
-                        flow, line, f"'{name}' is used but step '{earlier.name}' deletes it"
+                        flow, line, f"'{name}' is used but step '{earlier.name}' deletes it", name
                     )
                 return
         if name in BUILTINS or soft or name in flow.maybe or self._may_bind_anything(index):
             return
-        self._error(flow, line, f"'{name}' is used but no earlier step defines it{self.note}")
+        self._error(flow, line, f"'{name}' is used but no earlier step defines it{self.note}", name)
 
     def _on_mutate(self, flow: Flow, name: str, line: int | None) -> bool:
         """Whether an in-place write of *name* makes the current step its producer."""
@@ -158,6 +158,7 @@ class DataFlow:
                 flow.cell,
                 label,
                 line,
+                name,
             )
             return False
         if name in self.setup.maybe:
@@ -187,8 +188,8 @@ class DataFlow:
             if global_name not in flow.definite:
                 self._on_read(flow, global_name, line, True)
 
-    def _error(self, flow: Flow, line: int | None, message: str) -> None:
+    def _error(self, flow: Flow, line: int | None, message: str, variable: str) -> None:
         if self.note:  # a tag's expression: its line numbers are not the cell's
             line = None
         label = f"step '{self.steps[self.current].name}'"
-        self.diag.error(message, flow.cell, label, line)
+        self.diag.error(message, flow.cell, label, line, variable)

@@ -14,7 +14,32 @@ MAX_ERRORS = 20
 
 
 class CompileError(InvalidInput):
-    """The notebook does not compile; ``messages`` holds one line per problem."""
+    """The notebook does not compile; ``messages`` holds one line per problem, ``items``
+    the same problems located (see :meth:`Diagnostics.item`), ``warning_items`` the
+    warnings found on the way."""
+
+    def __init__(
+        self,
+        *messages: str,
+        items: list[dict] | None = None,
+        warning_items: list[dict] | None = None,
+    ) -> None:
+        super().__init__(*messages)
+        self.items = items if items is not None else [item(m) for m in self.messages]
+        self.warning_items = warning_items or []
+
+
+def item(
+    text: str,
+    cell: int | None = None,
+    label: str | None = None,
+    line: int | None = None,
+    variable: str | None = None,
+) -> dict:
+    """A located problem as data: ``{"cell": 0-based index | None, "step": name | None,
+    "variable": name | None, "line": 1-based | None, "message": the one-line text}``."""
+    step = label[6:-1] if label and label.startswith("step '") and label.endswith("'") else None
+    return {"cell": cell, "step": step, "variable": variable, "line": line, "message": text}
 
 
 class Diagnostics:
@@ -24,6 +49,8 @@ class Diagnostics:
         self.name = notebook_name
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.error_items: list[dict] = []
+        self.warning_items: list[dict] = []
 
     def where(
         self, cell: int | None = None, label: str | None = None, line: int | None = None
@@ -44,9 +71,12 @@ class Diagnostics:
         cell: int | None = None,
         label: str | None = None,
         line: int | None = None,
+        variable: str | None = None,
     ) -> None:
-        """Record a compile error."""
-        self.errors.append(f"{self.where(cell, label, line)}: {message}")
+        """Record a compile error (``variable``: the name it is about, if any)."""
+        text = f"{self.where(cell, label, line)}: {message}"
+        self.errors.append(text)
+        self.error_items.append(item(text, cell, label, line, variable))
 
     def warn(
         self,
@@ -54,11 +84,13 @@ class Diagnostics:
         cell: int | None = None,
         label: str | None = None,
         line: int | None = None,
+        variable: str | None = None,
     ) -> None:
         """Record a warning (shown, but compiling goes on)."""
         text = f"{self.where(cell, label, line)}: {message}"
         if text not in self.warnings:
             self.warnings.append(text)
+            self.warning_items.append(item(text, cell, label, line, variable))
 
     def raise_if_errors(self) -> None:
         """Raise :class:`CompileError` with up to :data:`MAX_ERRORS` messages."""
@@ -67,4 +99,6 @@ class Diagnostics:
         shown = self.errors[:MAX_ERRORS]
         if len(self.errors) > MAX_ERRORS:
             shown.append(f"{self.name}: ... and {len(self.errors) - MAX_ERRORS} more errors")
-        raise CompileError(*shown)
+        raise CompileError(
+            *shown, items=self.error_items[:MAX_ERRORS], warning_items=self.warning_items
+        )

@@ -112,3 +112,40 @@ def parse_parameters(tree: ast.Module) -> tuple[list[Parameter], list[tuple[int,
 def _snippet(node: ast.AST, limit: int = 60) -> str:
     text = ast.unparse(node).splitlines()[0] if ast.unparse(node) else ""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_JSON_TYPES = {
+    "int": "integer",
+    "float": "number",
+    "str": "string",
+    "bool": "boolean",
+    "list": "array",
+    "dict": "object",
+}
+
+
+def parameters_schema(parameters: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A JSON Schema (draft 7) of a pipeline's parameters, in notebook order, for a form
+    library (JupyterLab's ``FormComponent``/rjsf): each property has its ``type``, ``title``
+    and ``default``; ``x-mlops-type`` is the Python type name. A parameter whose default is
+    ``None`` accepts any JSON value (no ``type``), so do a list's items and a dict's values;
+    a secret is ``writeOnly``."""
+    properties: dict[str, Any] = {}
+    for name, info in parameters.items():
+        kind = info.get("type", "any")
+        prop: dict[str, Any] = {"title": name}
+        if kind in _JSON_TYPES:
+            prop["type"] = _JSON_TYPES[kind]
+        if kind == "list":
+            prop["items"] = {}  # any JSON (rjsf needs an items definition)
+        prop["default"] = info.get("default")
+        prop["x-mlops-type"] = kind
+        if info.get("secret"):
+            prop["writeOnly"] = True
+        properties[name] = prop
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }

@@ -59,6 +59,7 @@ class Pipeline:
     model: dict[str, str] | None = None
     example: dict[str, str] | None = None
     warnings: list[str] = field(default_factory=list)
+    warning_items: list[dict[str, Any]] = field(default_factory=list)  # located, as data
 
     @property
     def path(self) -> str | None:

@@ -10,6 +10,7 @@ is Python run in the user namespace) and ``%time STATEMENT`` lines.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import Any
 
@@ -93,9 +94,20 @@ def _check_depth(tree: ast.AST) -> None:
 
 def parse_cell(source: str) -> ast.Module:
     """Parse a cell; raises ``SyntaxError`` (with a cell-relative ``lineno``), of which
-    :class:`TooDeeplyNested` for code nested too deeply to analyse (or to parse at all)."""
+    :class:`TooDeeplyNested` for code nested too deeply to analyse (or to parse at all).
+
+    The tree is shared with later calls for the same text (the panel recompiles the notebook
+    at every pause in typing, most cells unchanged): treat it as read-only."""
+    return _parse_cached(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> ast.Module:
     try:
-        tree = ast.parse(to_python(source))
+        try:
+            tree = ast.parse(source)  # plain Python: parsed once
+        except SyntaxError:
+            tree = ast.parse(to_python(source))
     except (RecursionError, MemoryError):
         raise TooDeeplyNested(None) from None
     _check_depth(tree)

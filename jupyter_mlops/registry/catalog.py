@@ -144,3 +144,8 @@ def delete_alias(client: Any, uri: str, name: str, alias: str) -> dict:
 
 def history(client: Any, name: str) -> list[dict[str, Any]]:
     return read_history(dict(get_registered_model(client, name).tags or {}))
+
+
+def version_cards(client: Any, name: str) -> dict[int, str]:
+    """``{version: model card (Markdown)}`` of ``name`` (the versions' descriptions)."""
+    return {int(mv.version): mv.description or "" for mv in _versions(client, name)}

@@ -222,3 +222,12 @@ def alias_holder(db: sqlite3.Connection, name: str, alias: str) -> tuple[int, di
         return None
     tags = _version_tags(db, name, row["version"])
     return int(row["version"]), version_metrics(db, tags, row["run_id"])
+
+
+def version_cards(db: sqlite3.Connection, name: str) -> dict[int, str]:
+    """``{version: model card (Markdown)}`` of ``name`` (the versions' descriptions)."""
+    rows = db.execute(
+        "SELECT version, description FROM model_versions WHERE workspace = ? AND name = ?",
+        (WORKSPACE, name),
+    )
+    return {int(r["version"]): r["description"] or "" for r in rows}

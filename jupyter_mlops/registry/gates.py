@@ -100,9 +100,11 @@ def check_requires(requires: Iterable[Require], metrics: Mapping[str, Any]) -> l
     for req in requires:
         value = _metric(metrics, req.metric, "the run")
         if not _OPS[req.op](value, req.threshold):
+            failed = {"gate": f"require {req}", "value": value, "passed": False}
             raise GateRefused(
                 f"gate --require {req} failed: {req.metric} is {value:g}, "
-                f"required {req.op} {req.threshold:g}"
+                f"required {req.op} {req.threshold:g}",
+                checks={"gates": [*results, failed]},
             )
         results.append({"gate": f"require {req}", "value": value, "passed": True})
     return results
@@ -117,9 +119,12 @@ def check_must_beat(
     better = value < other if gate.lower else value > other
     if not better:
         word = "lower" if gate.lower else "higher"
+        failed = {"gate": f"must-beat {gate}", "value": value, "incumbent": other,
+                  "incumbent_version": int(version), "passed": False}  # fmt: skip
         raise GateRefused(
             f"gate --must-beat {gate} failed: {gate.metric} is {value:g}, "
-            f"@{gate.alias} (version {version}) has {other:g} ({word} is better)"
+            f"@{gate.alias} (version {version}) has {other:g} ({word} is better)",
+            checks={"gates": [failed]},
         )
     return {
         "gate": f"must-beat {gate}",

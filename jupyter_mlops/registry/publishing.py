@@ -53,6 +53,11 @@ _PAUSE_ENV = "JUPYTER_MLOPS_TEST_PAUSE_AT"  # tests: sleep at a named stage (kil
 class DeployabilityFailed(GateRefused):
     """The model could not be loaded or could not predict in a fresh process (exit 3)."""
 
+    def details(self) -> dict:
+        checks = {"gates": [], **self.checks}
+        checks.setdefault("deployability", {"ok": False, "error": self.messages[0]})
+        return {"checks": checks}
+
 
 def _pause(stage: str) -> None:
     import os
@@ -86,7 +91,11 @@ def publish_run(
     metrics = {k: v for k, v in (record.get("metrics") or {}).items()}
     gates = check_requires(requires, metrics)
     if beat is not None:
-        fast = _must_beat_fast(registry_uri, name, beat, metrics)  # refuse before MLflow loads
+        try:
+            fast = _must_beat_fast(registry_uri, name, beat, metrics)  # refuse before MLflow
+        except GateRefused as exc:
+            _add_passed(exc, gates)
+            raise
         if fast is not None:
             gates.append(fast)
             beat = None
@@ -99,12 +108,21 @@ def publish_run(
                 record, Path(tmp), (saver, checker, warm), registry_uri, name, description, aliases,
                 gates, beat, metrics,
             )  # fmt: skip
+    except GateRefused as exc:
+        _add_passed(exc, gates)
+        raise
     finally:
         saver.cancel()
         checker.cancel()
         warm.join()
     _note_published(Path(store), result)
     return result
+
+
+def _add_passed(exc: GateRefused, passed: list[dict]) -> None:
+    """Every gate evaluated in ``exc.checks``, the passed ones first (REST 409 ``checks``)."""
+    failed = [g for g in exc.checks.get("gates", []) if g not in passed]
+    exc.checks = {**exc.checks, "gates": [*passed, *failed]}
 
 
 def _note_published(store: Path, result: dict[str, Any]) -> None:
