@@ -33,12 +33,13 @@ export function notebook(cells: unknown[], metadata: object = {}): string {
 /**
  * load -> train (sleeps ≈ 2 s, so `running` is observable) -> evaluate, with
  * parameters, a metric and a model that publishes (a notebook-defined class).
+ * The cache is shared by the tests: a different `size` is never cached.
  */
-export function flowNotebook(): string {
+export function flowNotebook(size = 10): string {
   return notebook([
     code('scale = 2.0\nrounds = 3', 'parameters'),
     code('score', 'metrics'),
-    code('data = [i * scale for i in range(10)]', 'step:load'),
+    code(`data = [i * scale for i in range(${size})]`, 'step:load'),
     code(
       [
         'import time',
