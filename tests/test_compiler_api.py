@@ -48,6 +48,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "outputs": ["data"],
                 "cache": True,
                 "inplace": [],
+                "params_read": [],
             },
             {
                 "name": "train",
@@ -57,6 +58,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "outputs": ["model", "total"],
                 "cache": False,
                 "inplace": [],
+                "params_read": ["k"],
             },
         ],
         "metrics": ["total"],

@@ -37,6 +37,7 @@ class Step:
             "outputs": list(self.outputs),
             "cache": self.cache,
             "inplace": list(self.inplace),
+            "params_read": list(self.params_read),
             **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
             **({"reads": list(self.reads)} if self.reads else {}),
         }
