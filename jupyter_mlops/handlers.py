@@ -50,15 +50,18 @@ class MlopsHandler(ExtensionHandlerMixin, APIHandler):
         except MlopsError as exc:
             raise MlopsHTTPError(exc.http_status, _reason(exc), exc.details()) from None
 
-    async def call_isolated(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    async def call_isolated(
+        self, method: str, *args: Any, store: str | None = None, **kwargs: Any
+    ) -> Any:
         """``service.<method>`` in a fresh Python process (:mod:`.server.isolated`), waited
         for in the executor: for work that imports MLflow or scikit-learn, which would hold
-        the GIL and stall the event loop (publishing). User errors as in :meth:`call`."""
+        the GIL and stall the event loop (publishing). ``store``: the store to act on (else
+        the server's). User errors as in :meth:`call`."""
         from .server import isolated
 
         app = self.extensionapp
         root = self.service.root_dir
-        settings = {"store": app.store or None, "registry_uri": app.registry_uri or None,
+        settings = {"store": store or app.store or None, "registry_uri": app.registry_uri or None,
                     "root_dir": str(root) if root is not None else None,
                     "store_how": "server setting MlopsExtension.store"}  # fmt: skip
         try:

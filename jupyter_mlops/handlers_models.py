@@ -50,9 +50,21 @@ class ModelsHandler(MlopsHandler):
         result = await self.call_isolated(  # MLflow and the model's libraries: not in here
             "publish", body["run_id"], body.get("name"), description=body.get("description"),
             aliases=body.get("aliases"), require=body.get("require"),
-            must_beat=body.get("must_beat"),
+            must_beat=body.get("must_beat"), store=await self._store_of(body["run_id"]),
         )  # fmt: skip
         self.write_json(result, status=201)
+
+    async def _store_of(self, run_id: str) -> str | None:
+        """The store holding ``run_id`` among those the server knows (a notebook's project
+        may have its own); None: the server's own (the child then names an unknown run)."""
+        app = self.extensionapp
+        if app.store or run_id == "latest":
+            return None
+        try:
+            found = await app.run_manager(app.runs.find, run_id)
+        except MlopsError:
+            return None
+        return str(found.root)
 
 
 class ModelHandler(MlopsHandler):

@@ -116,6 +116,8 @@ class RunOperations:
                 raise InvalidInput(f"{name!r} must be true or false, got {value!r}")
         publish = check_publish(publish)
         notebook = self.notebook_path(path)
+        if publish is not None:  # the rules `run --publish` applies: names, aliases, gates
+            self.publish_options(str(notebook), **publish)  # type: ignore[attr-defined]
         prepared = prepare_run(
             notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
             step_timeout=step_timeout,
@@ -237,6 +239,8 @@ def _publish_after_run(service: Any, store: Path, run_id: str, publish: dict[str
         outcome = {k: result.get(k) for k in ("name", "version", "uri", "aliases", "checks")}
     except MlopsError as exc:
         outcome = {"error": "; ".join(exc.messages), "checks": getattr(exc, "checks", None)}
+    except Exception as exc:  # noqa: BLE001 - the registry, the disk: the run still says why
+        outcome = {"error": f"the publish failed: {type(exc).__name__}: {exc}", "checks": None}
     path = store / "runs" / run_id / PUBLISH_FILE
     path.write_text(json.dumps(outcome, default=str), encoding="utf-8")
 

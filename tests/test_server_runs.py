@@ -135,6 +135,8 @@ async def test_invalid_requests_create_no_run(store, notebook, jp_fetch, jp_root
         ({"path": notebook, "parameters": {"nope": 1}}, 400, "nope"),
         ({"path": notebook, "publish": {"require": ["accuracy>>0.9"]}}, 400, "accuracy>>0.9"),
         ({"path": notebook, "publish": {"must_beat": "champion"}}, 400, "champion"),
+        ({"path": notebook, "publish": {"name": "bad name"}}, 400, "invalid model name"),
+        ({"path": notebook, "publish": {"aliases": ["latest"]}}, 400, "invalid alias"),
         ({"path": notebook, "use_cache": "yes"}, 400, "use_cache"),
         ({"path": "proj/missing.ipynb"}, 404, "no such notebook"),
         ({"parameters": {}}, 400, "path"),

@@ -5,14 +5,13 @@ Setting or deleting an alias is two row changes: the alias row (MLflow's
 ``delete_registered_model_alias`` a delete) and one history tag (an upsert of
 ``registered_model_tags``, as ``set_registered_model_tag``). For a local ``sqlite:`` registry
 of a schema revision :mod:`.fastread` knows, both happen in one transaction under the
-registry lock, with MLflow's own checks (model and version exist, alias name rules) done
-first; anything else raises :class:`~.fastread.Unavailable` and the caller uses MLflow.
+registry lock, with MLflow's own checks (model and version exist, the alias rule of
+:mod:`.names`) done first; anything else raises :class:`~.fastread.Unavailable` and the caller uses MLflow.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import sqlite3
 import time
@@ -31,11 +30,8 @@ from .fastread import (
     model_exists,
     version_exists,
 )
+from .names import validate_names
 from .provenance import utcnow, who
-
-MAX_ALIAS = 255  # MLflow's MAX_REGISTERED_MODEL_ALIAS_LENGTH
-_ALIAS = re.compile(r"^[\w\-]+$")  # MLflow's alias rule (non-empty)
-_RESERVED = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 
 @contextmanager
@@ -69,14 +65,6 @@ def _writable(uri: str) -> Iterator[sqlite3.Connection]:
             db.close()
 
 
-def _check_alias(alias: str) -> None:
-    if not _ALIAS.match(alias or "") or len(alias) > MAX_ALIAS or _RESERVED.match(alias):
-        raise InvalidInput(
-            f"invalid alias {alias!r}: use up to {MAX_ALIAS} letters, digits, _ and -; "
-            "'latest' and 'v<number>' are reserved"
-        )
-
-
 def _holder(db: sqlite3.Connection, name: str, alias: str) -> int | None:
     row = db.execute(
         "SELECT version FROM registered_model_aliases WHERE workspace = ? AND name = ? AND "
@@ -102,7 +90,7 @@ def set_alias(uri: str, name: str, alias: str, version: int | str) -> dict[str, 
     """Point ``alias`` of ``name`` at ``version``; returns the history event."""
     if not str(version).isdigit():
         raise InvalidInput(f"version must be a number, not {version!r}")
-    _check_alias(alias)
+    validate_names(name, [alias])
     with _writable(uri) as db:
         if not model_exists(db, name):
             raise NotFound(f"no registered model {name!r} in the registry {uri}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import InvalidInput
 
 MAX_NAME = 128
+MAX_ALIAS = 255  # MLflow's MAX_REGISTERED_MODEL_ALIAS_LENGTH
 _NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}$")
 _ALIAS = re.compile(r"^[\w\-]+$")
 NAME_RULE = (
@@ -34,12 +35,13 @@ def validate_names(name: str, aliases: Iterable[str]) -> list[str]:
     for alias in aliases:
         if (
             not _ALIAS.match(alias or "")
+            or len(alias) > MAX_ALIAS
             or alias.lower() == "latest"
             or re.match(r"^v\d+$", alias, re.I)
         ):
             raise InvalidInput(
-                f"invalid alias {alias!r}: use letters, digits, _ and -; 'latest' and "
-                "'v<number>' are reserved"
+                f"invalid alias {_shown(str(alias))}: use up to {MAX_ALIAS} letters, digits, _ "
+                "and -; 'latest' and 'v<number>' are reserved"
             )
         if alias not in result:
             result.append(alias)

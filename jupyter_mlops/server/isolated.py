@@ -35,17 +35,30 @@ class IsolatedError(MlopsError):
         return dict(self._details)
 
 
+TIMEOUT_ENV = "JUPYTER_MLOPS_ISOLATED_TIMEOUT"
+
+
 def call(settings: dict[str, Any], method: str, *args: Any, **kwargs: Any) -> Any:
-    """``MlopsService.create(**settings).<method>(*args, **kwargs)`` in a fresh process."""
+    """``MlopsService.create(**settings).<method>(*args, **kwargs)`` in a fresh process
+    (stopped after ``$JUPYTER_MLOPS_ISOLATED_TIMEOUT`` seconds, default 1800)."""
+    timeout = float(os.environ.get(TIMEOUT_ENV, "1800"))
     request = json.dumps({"settings": settings, "method": method, "args": args,
                           "kwargs": kwargs})  # fmt: skip
-    done = subprocess.run(  # noqa: S603 - our own module, this interpreter
-        [sys.executable, "-m", "jupyter_mlops.server.isolated"],
-        input=request,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(  # noqa: S603 - our own module, this interpreter
+            [sys.executable, "-m", "jupyter_mlops.server.isolated"],
+            input=request,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise IsolatedError(
+            [f"{method} did not finish within {timeout:g} s (the child process was stopped); "
+             f"set {TIMEOUT_ENV} to allow longer"],
+            504, 1, {},
+        ) from None  # fmt: skip
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

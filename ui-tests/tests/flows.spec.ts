@@ -204,6 +204,15 @@ test.describe('MLOps panel flows (real server)', () => {
     await expect(
       models.locator('.jp-mlops-version-item[data-version="1"]')
     ).toBeVisible();
+    // The model card: its Markdown rendered (title, metrics table), its YAML front
+    // matter folded apart as code, never run into the text.
+    const card = models.locator('.jp-mlops-model-card');
+    await expect(card.locator('h1')).toContainText('version 1');
+    await expect(card.locator('table')).toContainText('score');
+    await expect(card).not.toContainText('created_by:');
+    await expect(
+      models.locator('.jp-mlops-model-card-header pre')
+    ).toContainText('created_by:');
     await models.locator('.jp-mlops-alias-name').fill('production');
     await models.locator('.jp-mlops-alias-version').selectOption('1');
     await models.locator('.jp-mlops-alias-set').click();
@@ -437,6 +446,7 @@ test.describe('MLOps panel flows (real server)', () => {
       'data-status',
       'succeeded'
     );
+    await shoot(panel, 'panel-step-failed.png');
     await failed.locator('.jp-mlops-open-step').click();
     const tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', {
       hasText: 'explode.ipynb'
@@ -487,5 +497,6 @@ test.describe('MLOps panel flows (real server)', () => {
       /score>=1000.*value=\d/
     );
     await expect(panel.locator('.jp-mlops-publish-version')).toHaveCount(0);
+    await shoot(panel, 'panel-publish-refused.png');
   });
 });

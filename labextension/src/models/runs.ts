@@ -60,6 +60,7 @@ export interface IRunState {
 export class RunsModel {
   constructor(client: MlopsClient, events: Event.IManager | null) {
     this._client = client;
+    this._events = events;
     if (events) {
       events.stream.connect(this._onEmission, this);
     }
@@ -204,6 +205,7 @@ export class RunsModel {
   }
 
   dispose(): void {
+    this._events?.stream.disconnect(this._onEmission, this);
     for (const timer of this._polls.values()) {
       clearInterval(timer);
     }
@@ -451,6 +453,7 @@ export class RunsModel {
   }
 
   private _client: MlopsClient;
+  private _events: Event.IManager | null;
   private _changed = new Signal<RunsModel, void>(this);
   private _path: string | null = null;
   private _history: IRunRecord[] = [];

@@ -26,7 +26,12 @@ export function layoutPipeline(pipeline: IPipeline) {
   for (const step of pipeline.steps) {
     const reads = step.params_read?.length ? step.params_read.join(', ') : '';
     const width =
-      Math.max(step.name.length, reads.length * 0.85) * CHAR_WIDTH + 28;
+      Math.max(
+        clip(step.name).length,
+        clip(reads, 2 * MAX_LABEL).length * 0.85
+      ) *
+        CHAR_WIDTH +
+      28;
     graph.setNode(step.name, {
       width,
       height: reads ? NODE_HEIGHT + 12 : NODE_HEIGHT
@@ -155,7 +160,7 @@ export function DagView(props: {
               textAnchor="middle"
               className="jp-mlops-dag-label"
             >
-              {name}
+              {clip(name)}
             </text>
             {step?.params_read?.length ? (
               <text
@@ -164,7 +169,7 @@ export function DagView(props: {
                 textAnchor="middle"
                 className="jp-mlops-dag-reads"
               >
-                {step.params_read.join(', ')}
+                {clip(step.params_read.join(', '), 2 * MAX_LABEL)}
               </text>
             ) : null}
           </g>
@@ -172,4 +177,12 @@ export function DagView(props: {
       })}
     </svg>
   );
+}
+
+/** Longest label drawn in a node; the full name is in the node's tooltip. Without a cap
+ * one long step name widens its node and the whole graph is scaled down to fit. */
+const MAX_LABEL = 18;
+
+function clip(text: string, max = MAX_LABEL): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -167,7 +167,7 @@ function Compare(props: {
             <th />
             {runs.map(r => (
               <th key={r.id} title={r.id}>
-                {r.id.slice(0, 8)}
+                {shortRunId(r.id)}
               </th>
             ))}
           </tr>
@@ -192,8 +192,12 @@ function Compare(props: {
         </tbody>
       </table>
       {metrics.map(m => {
-        const values = runs.map(r => r.metrics?.[m] ?? 0);
-        const max = Math.max(...values.map(v => Math.abs(v)), 1e-12);
+        // a run without this metric (or with a non-number) gets no bar, not a 0 bar
+        const values = runs.map(r => {
+          const v = r.metrics?.[m];
+          return typeof v === 'number' && Number.isFinite(v) ? v : null;
+        });
+        const max = Math.max(...values.map(v => Math.abs(v ?? 0)), 1e-12);
         return (
           <figure key={m} className="jp-mlops-chart">
             <figcaption>{m}</figcaption>
@@ -209,15 +213,15 @@ function Compare(props: {
                     x="0"
                     y={i * 14 + 2}
                     height="10"
-                    width={`${(Math.abs(values[i]) / max) * 70}%`}
+                    width={`${(Math.abs(values[i] ?? 0) / max) * 70}%`}
                     className="jp-mlops-chart-bar"
                   />
                   <text
-                    x={`${(Math.abs(values[i]) / max) * 70 + 2}%`}
+                    x={`${(Math.abs(values[i] ?? 0) / max) * 70 + 2}%`}
                     y={i * 14 + 11}
                     className="jp-mlops-chart-label"
                   >
-                    {`${r.id.slice(0, 8)} ${formatValue(values[i])}`}
+                    {`${shortRunId(r.id)} ${values[i] === null ? '—' : formatValue(values[i])}`}
                   </text>
                 </g>
               ))}
@@ -227,4 +231,11 @@ function Compare(props: {
       })}
     </div>
   );
+}
+
+/** A run id without its date (``20261127-151303-847e45`` → ``151303-847e45``): runs
+ * compared side by side are usually from the same day. */
+function shortRunId(id: string): string {
+  const match = /^\d{8}-(.+)$/.exec(id);
+  return match ? match[1] : id;
 }

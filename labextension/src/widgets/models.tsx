@@ -166,7 +166,11 @@ function ModelDetail(props: {
   return (
     <div className="jp-mlops-model" data-model={model.name}>
       {card ? (
-        <ModelCard markdown={String(card)} rendermime={props.rendermime} />
+        <ModelCard
+          markdown={String(card)}
+          rendermime={props.rendermime}
+          trans={trans}
+        />
       ) : null}
       <ul className="jp-mlops-versions" aria-label={trans.__('Versions')}>
         {model.versions.map((v: IModelVersion) => (
@@ -309,6 +313,7 @@ function historyText(
 function ModelCard(props: {
   markdown: string;
   rendermime: IRenderMimeRegistry | null;
+  trans: TranslationBundle;
 }): JSX.Element {
   const ref = React.useRef<HTMLDivElement>(null);
   React.useEffect(() => {
@@ -319,17 +324,44 @@ function ModelCard(props: {
     }
     const renderer = rendermime.createRenderer('text/markdown');
     const model = rendermime.createModel({
-      data: { 'text/markdown': props.markdown },
+      data: { 'text/markdown': splitFrontMatter(props.markdown).body },
       trusted: false
     });
+    let current = true; // a quicker change of model must not be overwritten by this one
     void renderer.renderModel(model).then(() => {
-      host.replaceChildren(renderer.node);
+      if (current) {
+        host.replaceChildren(renderer.node);
+      }
     });
-    return () => renderer.dispose();
+    return () => {
+      current = false;
+      renderer.dispose();
+    };
   }, [props.markdown, props.rendermime]);
+  const { header } = splitFrontMatter(props.markdown);
   return (
-    <div className="jp-mlops-model-card" ref={ref}>
-      {props.rendermime ? null : <pre>{props.markdown}</pre>}
+    <div className="jp-mlops-model-card-box">
+      <div className="jp-mlops-model-card" ref={ref}>
+        {props.rendermime ? null : <pre>{props.markdown}</pre>}
+      </div>
+      {header ? (
+        <details className="jp-mlops-model-card-header">
+          <summary>{props.trans.__('Card metadata (YAML)')}</summary>
+          <pre>{header}</pre>
+        </details>
+      ) : null}
     </div>
   );
+}
+
+/** A model card's YAML front matter (shown folded, as code) and its Markdown body
+ * (rendered): Markdown renderers show front matter as a run-on paragraph. */
+export function splitFrontMatter(markdown: string): {
+  header: string;
+  body: string;
+} {
+  const match = /^---\n([\s\S]*?)\n---\n?/.exec(markdown);
+  return match
+    ? { header: match[1], body: markdown.slice(match[0].length) }
+    : { header: '', body: markdown };
 }

@@ -259,7 +259,8 @@ function PublishResult(props: {
   trans: TranslationBundle;
 }): JSX.Element {
   const { name, version, trans } = props;
-  const snippet = `from jupyter_mlops import load_model\nmodel = load_model("${name}", version=${version})`;
+  // JSON string syntax is valid Python for a name (quotes and backslashes escaped)
+  const snippet = `from jupyter_mlops import load_model\nmodel = load_model(${JSON.stringify(name)}, version=${version})`;
   return (
     <div className="jp-mlops-publish-result" role="status">
       <div className="jp-mlops-publish-version">
