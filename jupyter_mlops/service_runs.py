@@ -117,7 +117,7 @@ class RunOperations:
         publish = check_publish(publish)
         notebook = self.notebook_path(path)
         if publish is not None:  # the rules `run --publish` applies: names, aliases, gates
-            self.publish_options(str(notebook), **publish)  # type: ignore[attr-defined]
+            self.publish_options(path, **publish)  # type: ignore[attr-defined]
         prepared = prepare_run(
             notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
             step_timeout=step_timeout,
