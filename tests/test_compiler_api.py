@@ -49,6 +49,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "cache": True,
                 "inplace": [],
                 "params_read": [],
+                "defines": ["data"],
             },
             {
                 "name": "train",
@@ -59,6 +60,7 @@ def test_to_dict_is_exactly_the_documented_shape(tmp_path):
                 "cache": False,
                 "inplace": [],
                 "params_read": ["k"],
+                "defines": ["model", "total"],
             },
         ],
         "metrics": ["total"],
@@ -195,3 +197,15 @@ def test_ipython_is_imported_only_for_ipython_syntax():
         env={"PYTHONPATH": str(REPO)},
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_defines_lists_every_name_a_step_assigns():
+    """``defines``: what the role editor offers for ``model:``/``example:`` (not only the
+    names later steps read, which ``outputs`` holds)."""
+    nb = notebook(
+        code("raw = [3, 1, 2]\n_tmp = 0", "step:load"),
+        code("clf = sorted(raw)\nunused = len(clf)", "step:train"),
+    )
+    steps = compile_notebook(nb).to_dict()["steps"]
+    assert [s["defines"] for s in steps] == [["raw"], ["clf", "unused"]]
+    assert [s["outputs"] for s in steps] == [["raw"], []]

@@ -387,6 +387,9 @@ def compile_notebook(
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],
                 inplace=sorted(state.flow.inplace & state.outputs) if state.flow else [],
+                defines=sorted(n for n in state.flow.maybe if not n.startswith("_"))
+                if state.flow
+                else [],
             )
         )
     return Pipeline(

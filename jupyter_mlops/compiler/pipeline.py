@@ -26,6 +26,7 @@ class Step:
     )  # outputs that are received values changed in place
     cache_ttl: float | None = None  # seconds a cache entry stays usable (``cache:ttl=``)
     reads: list[str] = field(default_factory=list)  # ``reads:`` paths, notebook-relative
+    defines: list[str] = field(default_factory=list)  # names the step's cells assign
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form of a step."""
@@ -38,6 +39,7 @@ class Step:
             "cache": self.cache,
             "inplace": list(self.inplace),
             "params_read": list(self.params_read),
+            "defines": list(self.defines),
             **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
             **({"reads": list(self.reads)} if self.reads else {}),
         }
