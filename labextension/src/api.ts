@@ -65,6 +65,8 @@ export interface IPipelineStep {
   reads?: string[];
   /** the parameters the step reads (when the server sends them) */
   params_read?: string[];
+  /** every name the step assigns (when the server sends them) */
+  defines?: string[];
 }
 
 /**

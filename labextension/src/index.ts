@@ -11,6 +11,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { IPublishOptions, MlopsClient } from './api';
+import { cellsPlugin } from './cells/plugin';
 import { RUNS_DRIVE, RunsDrive } from './drive';
 import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
@@ -313,4 +314,4 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [modelPlugin, panelPlugin];
+export default [modelPlugin, panelPlugin, cellsPlugin];

@@ -3,6 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { IPipeline } from '../api';
+import { stepColor } from '../colors';
 import { IStepState } from '../models/runs';
 import { statusLabel } from './common';
 
@@ -154,6 +155,15 @@ export function DagView(props: {
           >
             <title>{label}</title>
             <rect width={node.width} height={node.height} rx={5} />
+            <rect
+              className="jp-mlops-dag-step-color"
+              x={1}
+              y={1}
+              width={5}
+              height={node.height - 2}
+              rx={2}
+              style={{ fill: stepColor(name), stroke: 'none' }}
+            />
             <text
               x={node.width / 2}
               y={19}

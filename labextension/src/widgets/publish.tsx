@@ -4,6 +4,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IPublishOptions, IRunRecord } from '../api';
+import { PublishOutcome } from '../models/registry';
 import { IMlopsModel } from '../tokens';
 import { ErrorLine, formatValue, useSignals } from './common';
 
@@ -121,6 +122,22 @@ class PublishDialogBody
 }
 
 /**
+ * The one-click publish: run `runId` with the notebook's saved settings
+ * (`publish_defaults` of its compile; the server's defaults when none).
+ */
+export function publishRun(
+  model: IMlopsModel,
+  runId: string,
+  defaults: Partial<IPublishOptions> | null
+): Promise<PublishOutcome> {
+  const options: Partial<IPublishOptions> = { ...(defaults ?? {}) };
+  if (!options.name) {
+    delete options.name;
+  }
+  return model.registry.publish(runId, options);
+}
+
+/**
  * Publish buttons for a run: one click with the notebook's saved settings,
  * "⋯" for the dialog; then the new version or why it was refused.
  */
@@ -146,13 +163,7 @@ export function PublishControls(props: {
   const busy = registry.publishing(run.id);
   const outcome = registry.outcome(run.id);
 
-  const publishNow = () => {
-    const options: Partial<IPublishOptions> = { ...defaults };
-    if (!options.name) {
-      delete options.name;
-    }
-    void registry.publish(run.id, options);
-  };
+  const publishNow = () => void publishRun(model, run.id, defaults);
   const publishWith = async () => {
     const result = await showDialog({
       title: trans.__('Publish run %1', run.id),
