@@ -1,6 +1,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { stepNameProblem } from './tags';
@@ -45,7 +46,8 @@ class StepNameBody extends ReactWidget implements Dialog.IBodyWidget<string> {
     return this._name.trim();
   }
 
-  protected onAfterAttach(): void {
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
     requestAnimationFrame(() => {
       const input = this.node.querySelector('input');
       input?.focus();

@@ -60,10 +60,18 @@ export class CellRolesModel {
     return this._changed;
   }
 
-  /** The steps of the notebook, in notebook order. */
+  /**
+   * The steps of the notebook, in notebook order (of the last compile that
+   * succeeded: a notebook with an error still offers its steps).
+   */
   get steps(): IPipelineStep[] {
-    const steps = this.pipeline.result?.pipeline?.steps ?? [];
-    return [...steps].sort((a, b) => (a.cells[0] ?? 0) - (b.cells[0] ?? 0));
+    const steps = this.pipeline.result?.pipeline?.steps;
+    if (steps) {
+      this._steps = [...steps].sort(
+        (a, b) => (a.cells[0] ?? 0) - (b.cells[0] ?? 0)
+      );
+    }
+    return this._steps;
   }
 
   /** The step holding cell `index` per the last compile. */
@@ -87,10 +95,18 @@ export class CellRolesModel {
     }
     const tags = parseTags((cell.getMetadata('tags') as string[]) ?? []);
     const result = this.pipeline.result;
-    const compiled = this.compiledStep(index);
+    const compiled = this.pipeline.result?.pipeline
+      ? this.compiledStep(index)
+      : this._localStep(index);
     const roleCell = tags.role !== null && tags.role !== 'step';
-    const step = roleCell ? null : (compiled?.name ?? tags.step);
-    const first = compiled ? compiled.cells[0] === index : tags.role === 'step';
+    // The tag is read at once; the compile (debounced) may lag behind it.
+    const tagged = tags.role === 'step';
+    const step = roleCell
+      ? null
+      : tagged
+        ? tags.step
+        : (compiled?.name ?? null);
+    const first = tagged || (!!compiled && compiled.cells[0] === index);
     let status: StepStatus | null = null;
     const run =
       this._mlops.runs.path === this.pipeline.path
@@ -104,11 +120,40 @@ export class CellRolesModel {
       step,
       color: step ? stepColor(step) : null,
       first,
-      upstream: first && compiled ? compiled.upstream : [],
+      upstream: first && compiled?.name === step ? compiled.upstream : [],
       status,
       errors: (result?.errors ?? []).filter(p => p.cell === index),
       warnings: (result?.warnings ?? []).filter(p => p.cell === index)
     };
+  }
+
+  /**
+   * The step of cell `index` read from the tags alone, as the compiler lays
+   * cells out (a notebook that does not compile keeps its steps on screen):
+   * untagged cells continue the step above, the first ones form `main`.
+   */
+  private _localStep(index: number): IPipelineStep | null {
+    const cells = this.panel.context.model!.cells;
+    let current: IPipelineStep | null = null;
+    for (let i = 0; i <= index; i++) {
+      const cell = cells.get(i);
+      if (cell.type !== 'code') {
+        continue;
+      }
+      const tags = parseTags((cell.getMetadata('tags') as string[]) ?? []);
+      if (tags.role === 'step' && tags.step !== current?.name) {
+        current = Private.step(tags.step!);
+      } else if (tags.role === null && current === null) {
+        if (!cell.sharedModel.getSource().trim()) {
+          continue;
+        }
+        current = Private.step('main');
+      } else if (tags.role !== null && tags.role !== 'step') {
+        continue;
+      }
+      current!.cells.push(i);
+    }
+    return current?.cells.includes(index) ? current : null;
   }
 
   /** Compile again now (e.g. after the role editor wrote tags). */
@@ -147,4 +192,12 @@ export class CellRolesModel {
 
   private _changed = new Signal<CellRolesModel, void>(this);
   private _disposed = false;
+  private _steps: IPipelineStep[] = [];
+}
+
+namespace Private {
+  /** A step known from the tags only (no dependencies yet). */
+  export function step(name: string): IPipelineStep {
+    return { name, cells: [], upstream: [], inputs: {}, outputs: [] };
+  }
 }
