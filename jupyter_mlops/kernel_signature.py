@@ -41,7 +41,8 @@ def _tensor(value: Any) -> list[dict] | None:
 
 def _column_type(series: Any) -> str | None:
     dtype = series.dtype
-    if getattr(dtype, "kind", None) in ("b", "i", "f") and type(dtype).__module__.startswith("numpy"):
+    numpy_dtype = type(dtype).__module__.startswith("numpy")
+    if numpy_dtype and getattr(dtype, "kind", None) in ("b", "i", "f"):
         return _COLUMN_TYPES.get((dtype.kind, dtype.itemsize))
     if str(dtype) in ("object", "str", "string") and all(isinstance(v, str) for v in series):
         return "string"
