@@ -275,7 +275,7 @@ def _run_pid(store: Path, run_id: str) -> int:
 def test_cancel_a_killed_run_and_close_leave_the_kernel_alone(tmp_path: Path) -> None:
     """Cancel stops the run (cancelled); a run process killed with SIGKILL is shown as
     interrupted and this process lives on; closing the widget stops its thread while the run
-    goes on in its own process."""
+    goes on in its own process, and a new widget of the notebook follows that run."""
     store = tmp_path / "store"
     nb = flow_notebook(tmp_path / "slow.ipynb", sleep=60)
     widget = widget_for(nb, store, jobs=1)
@@ -303,5 +303,13 @@ def test_cancel_a_killed_run_and_close_leave_the_kernel_alone(tmp_path: Path) ->
 
     service = MlopsService.create(store=str(store))
     assert service.get_run(run_id)["status"] == "running"  # it goes on without the widget
-    os.killpg(os.getpgid(_run_pid(store, run_id)), signal.SIGTERM)
-    wait_for(lambda: service.get_run(run_id)["status"] == "cancelled", 60, "the cancel")
+
+    again = widget_for(nb, store)  # the cell executed again: it follows the run going on
+    wait_for(lambda: again.run_id == run_id, 30, "the new widget to attach")
+    wait_for(lambda: again.steps["train"].status.value == "running", 30, "replayed states")
+    assert again.steps["load"].status.value in ("succeeded", "cached")
+    assert again.run_button.disabled
+    again.cancel_button.click()
+    assert wait_run_end(again, 60)["status"] == "cancelled"
+    assert service.get_run(run_id)["status"] == "cancelled"
+    again.close()

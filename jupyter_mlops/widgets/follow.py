@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Conflict, MlopsError
+from ..runner.store import ACTIVE
 
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 PUMP_INTERVAL = 0.5  # seconds between two looks at the run process (ended? cancel overdue?)
 
 
 class RunFollower:
-    """Queue one run, start its process, report its events; all on one thread.
+    """Queue one run, start its process, report its events; all on one thread. With
+    ``attach=(run_id, store)`` instead of a ``request``: follow a run already going (started
+    by another widget, the panel or the CLI).
 
     ``on_event(event)`` gets every stored event of the run (``kind`` run/step/output and the
     event's fields), in order; ``on_start(record)`` with the queued run's record; ``on_end(record)``
@@ -36,8 +38,9 @@ class RunFollower:
     def __init__(
         self,
         service: Any,
-        request: dict[str, Any],
+        request: dict[str, Any] | None,
         *,
+        attach: tuple[str, Path] | None = None,
         on_start: Callable[[dict[str, Any]], None],
         on_event: Callable[[dict[str, Any]], None],
         on_end: Callable[[dict[str, Any]], None],
@@ -46,6 +49,7 @@ class RunFollower:
     ) -> None:
         self.service = service
         self.request = request
+        self.attach = attach
         self.on_start, self.on_event, self.on_end = on_start, on_event, on_end
         self.on_error = on_error
         self.interval = interval
@@ -73,21 +77,24 @@ class RunFollower:
         return self._thread.is_alive()
 
     def _main(self) -> None:
-        try:
-            run_id, root = self.service.queue_run(**self.request, origin="widget")
-        except MlopsError as exc:
-            self.on_error(list(exc.messages))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, the kernel lives on
-            self.on_error([f"the run could not be started: {type(exc).__name__}: {exc}"])
-            return
+        if self.attach is not None:
+            run_id, root = self.attach
+        else:
+            try:
+                run_id, root = self.service.queue_run(**(self.request or {}), origin="widget")
+            except MlopsError as exc:
+                self.on_error(list(exc.messages))
+                return
+            except Exception as exc:  # noqa: BLE001 - shown in the widget, the kernel lives on
+                self.on_error([f"the run could not be started: {type(exc).__name__}: {exc}"])
+                return
         self.run_id, self.store = run_id, Path(root)
         try:
-            self._follow(Path(root), run_id)
+            self._follow(Path(root), run_id, spawn=self.attach is None)
         except Exception as exc:  # noqa: BLE001
             self.on_error([f"following run {run_id} failed: {type(exc).__name__}: {exc}"])
 
-    def _follow(self, root: Path, run_id: str) -> None:
+    def _follow(self, root: Path, run_id: str, spawn: bool) -> None:
         from ..server.run_manager import RunManager
 
         # max_concurrent=0: this manager starts only the run it is told to, never the queue
@@ -98,7 +105,8 @@ class RunFollower:
             assert db is not None
             self.on_start(db.get_run(run_id))
             try:
-                manager.start(root, run_id)
+                if spawn:
+                    manager.start(root, run_id)
             except OSError as exc:  # no process: the run never starts, say so in the store
                 db.settle_run(run_id, "failed", f"the run process could not start: {exc}")
                 self._events(db, run_id, 0)
@@ -114,7 +122,8 @@ class RunFollower:
                     manager.pump()  # the process ended? a cancel overdue? (records it if so)
                     pumped = time.monotonic()
                 seq = self._events(db, run_id, seq)
-                if run_id not in manager.children and not manager.cancelling:
+                ended = (db.run_state(run_id) or {}).get("status") not in ACTIVE
+                if ended and run_id not in manager.children:  # our process: once it exited
                     seq = self._events(db, run_id, seq)  # what it appended before it exited
                     self.on_end(db.get_run(run_id))
                     return

@@ -77,6 +77,8 @@ class PipelineWidget(w.VBox):
             self.run_button.disabled = self.reload_button.disabled = True
             return
         self.reload()
+        if self.form is not None:
+            self._attach_running()
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -98,6 +100,7 @@ class PipelineWidget(w.VBox):
         self.run_status = w.Label("")
         self.run_status.add_class("mlops-run-status")
         self.run_info = w.HTML()
+        self.run_extra = w.HTML()
         self.output = w.HTML()
         self.output.add_class("mlops-output")
         self.metrics = w.HTML()
@@ -118,7 +121,7 @@ class PipelineWidget(w.VBox):
             w.HTML("<b>Parameters</b>"),
             self.form_box,
             w.HBox([self.run_button, self.cancel_button, self.use_cache, self.reload_button]),
-            w.HBox([self.run_info, self.run_status]),
+            w.HBox([self.run_info, self.run_status, self.run_extra]),
             self.output,
             self.metrics,
             w.HBox([self.publish_button, self.publish_settings]),
@@ -169,29 +172,44 @@ class PipelineWidget(w.VBox):
             except InvalidInput as exc:
                 self.messages.value = render.messages(exc.messages)
                 return
-            self.messages.value = ""
-            self.run_id, self.record, self._output = None, None, []
-            for row in self.steps.values():
-                row.show("")
-            for widget in (self.run_info, self.output, self.metrics, self.publish_result):
-                widget.value = ""
-            self.run_status.value = ""
-            self.run_info.value = "starting…"
-            self.run_button.disabled = self.publish_button.disabled = True
-            self.cancel_button.disabled = False
-            self._active = True
-            request = {"path": self.notebook, "parameters": values,
-                       "use_cache": self.use_cache.value, "jobs": self.jobs}  # fmt: skip
-            self._follower = RunFollower(
-                self._service, request, on_start=self._started, on_event=self._event,
-                on_end=self._ended, on_error=self._failed, interval=self.poll_interval,
-            )  # fmt: skip
-            self._follower.start()
+            self._start({"path": self.notebook, "parameters": values,
+                         "use_cache": self.use_cache.value, "jobs": self.jobs})  # fmt: skip
+
+    def _start(self, request: dict[str, Any] | None, attach: Any = None) -> None:
+        """Reset the run's parts and start following a new run (or ``attach``: one going)."""
+        self.messages.value = ""
+        self.run_id, self.record, self._output = None, None, []
+        for row in self.steps.values():
+            row.show("")
+        for part in (self.run_extra, self.output, self.metrics, self.publish_result):
+            part.value = ""
+        self.run_status.value = ""
+        self.run_info.value = "starting…" if attach is None else ""
+        self.run_button.disabled = self.publish_button.disabled = True
+        self.cancel_button.disabled = False
+        self._active = True
+        self._follower = RunFollower(
+            self._service, request, attach=attach, on_start=self._started,
+            on_event=self._event, on_end=self._ended, on_error=self._failed,
+            interval=self.poll_interval,
+        )  # fmt: skip
+        self._follower.start()
+
+    def _attach_running(self) -> None:
+        """Follow this notebook's newest run if it is still going (the cell was executed
+        again, the kernel restarted, the run was started by the panel or the CLI)."""
+        try:
+            newest = self._service.runs(self.notebook, limit=1)
+            root = self._service.store_for(self.notebook)
+        except MlopsError:
+            return
+        if newest and newest[0]["status"] in ("queued", "running"):
+            self._start(None, attach=(newest[0]["id"], root))
 
     def _on_cancel(self, _button: Any = None) -> None:
         if self._follower is not None:
             self.cancel_button.disabled = True
-            self.run_info.value = render.run_line(self.run_id, "cancelled") + " (cancelling…)"
+            self.run_extra.value = "cancelling…"
             self._follower.cancel()
 
     def _started(self, record: dict[str, Any]) -> None:
@@ -209,8 +227,9 @@ class PipelineWidget(w.VBox):
             return
         kind = event["kind"]
         if kind == "run":
-            self.run_info.value = render.run_line(self.run_id, event["status"], event)
+            self.run_info.value = render.run_head(self.run_id, event["status"])
             self.run_status.value = event["status"]
+            self.run_extra.value = render.run_tail(event)
         elif kind == "step" and event.get("step") in self.steps:
             status = "queued" if event["status"] == "pending" else event["status"]
             self.steps[event["step"]].show(status, step_detail(event))
@@ -232,8 +251,9 @@ class PipelineWidget(w.VBox):
         for name, info in record["steps"].items():
             if name in self.steps:
                 self.steps[name].show(info["status"], step_detail(info))
-        self.run_info.value = render.run_line(record["id"], record["status"], record)
+        self.run_info.value = render.run_head(record["id"], record["status"])
         self.run_status.value = record["status"]
+        self.run_extra.value = render.run_tail(record)
         self.metrics.value = render.metrics(record.get("metrics") or {})
         self.cancel_button.disabled = True
         self.run_button.disabled = False

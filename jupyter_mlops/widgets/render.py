@@ -30,19 +30,27 @@ def messages(errors: list[str], warnings: list[str] = ()) -> str:
     out = [f'<div style="color:{COLOURS["failed"]}">error: {escape(m)}</div>' for m in errors]
     out += [f'<div style="color:{COLOURS["cancelled"]}">warning: {escape(m)}</div>'
             for m in warnings]  # fmt: skip
-    return "".join(out)
+    return block("".join(out))
 
 
-def run_line(run_id: str | None, status: str, record: dict[str, Any] | None = None) -> str:
-    """``● run 20261127-…: succeeded in 3.2 s``."""
-    if not run_id:
-        return ""
-    text = f"{dot(status)} run <code>{escape(run_id)}</code>"
-    if record and record.get("duration_s") is not None:
-        text += f" in {record['duration_s']:.1f} s"
-    if record and record.get("error"):
-        text += f' <span style="color:{COLOURS["failed"]}">{escape(str(record["error"]))}</span>'
-    return text
+def run_head(run_id: str | None, status: str) -> str:
+    """``● run 20261127-…:`` (the status itself is a Label next to it)."""
+    return f"{dot(status)} run <code>{escape(run_id)}</code>:" if run_id else ""
+
+
+def run_tail(info: dict[str, Any]) -> str:
+    """`` in 3.2 s`` and the run's error, from a run event or record."""
+    text = ""
+    if info.get("duration_s") is not None:
+        text += f"in {info['duration_s']:.1f} s"
+    if info.get("error"):
+        text += f' <span style="color:{COLOURS["failed"]}">{escape(str(info["error"]))}</span>'
+    return block(text)
+
+
+def block(html: str) -> str:
+    """``html`` with normal line spacing (an HTML widget's lines are as tall as a control)."""
+    return f'<div style="line-height:1.4">{html}</div>' if html else ""
 
 
 def metrics(values: dict[str, Any]) -> str:
@@ -62,9 +70,9 @@ def publish_settings(options: dict[str, Any]) -> str:
     if options.get("must_beat"):
         gates.append(f"must beat {escape(options['must_beat'])}")
     parts.append("gates: " + ("; ".join(gates) if gates else "none"))
-    return (f'<span style="opacity:0.8">Publish {" · ".join(parts)} '
-            "(the notebook's saved publish settings, <code>metadata.mlops.publish</code>)"
-            "</span>")  # fmt: skip
+    return block(f'<span style="opacity:0.8">Publish {" · ".join(parts)} '
+                 "(the notebook's saved publish settings, <code>metadata.mlops.publish</code>)"
+                 "</span>")  # fmt: skip
 
 
 def published(result: dict[str, Any]) -> str:
@@ -76,13 +84,13 @@ def published(result: dict[str, Any]) -> str:
             + (" " + " ".join(f"@{escape(a)}" for a in aliases) if aliases else "")
             + "</div>")  # fmt: skip
     text += f"<code>jupyter_mlops.load_model({escape(repr(ref))})</code>"
-    return text + checks(result.get("checks") or {})
+    return block(text + checks(result.get("checks") or {}))
 
 
 def refused(lines: list[str], found: dict[str, Any]) -> str:
     colour = COLOURS["failed"]
     text = "".join(f'<div style="color:{colour}">✘ {escape(m)}</div>' for m in lines)
-    return text + checks(found)
+    return block(text + checks(found))
 
 
 def checks(found: dict[str, Any]) -> str:

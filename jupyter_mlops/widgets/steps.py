@@ -43,7 +43,7 @@ class StepRow:
         title = f"<b>{escape(self.name)}</b>"
         if deps:
             title += f' <span style="opacity:0.7">← {deps}</span>'
-        self.title = w.HTML(title, layout=w.Layout(width="22em"))
+        self.title = w.HTML(title, layout=w.Layout(width="20em"))
         self.status = w.Label("", layout=w.Layout(width="6.5em"))
         self.status.add_class("mlops-step-status")
         self.detail = w.HTML("", layout=w.Layout(flex="1"))
@@ -53,8 +53,10 @@ class StepRow:
 
     def show(self, status: str, detail: str = "") -> None:
         """Show state ``status`` with ``detail`` (HTML, already escaped)."""
+        from .render import block
+
         self.icon.value = dot(status)
-        self.detail.value = detail
+        self.detail.value = block(detail)
         self.status.value = status
 
     def close(self) -> None:
