@@ -140,6 +140,29 @@ def test_steps_form_and_publish_settings(tmp_path: Path) -> None:
     widget.close()
 
 
+def test_reload_follows_the_saved_notebook_and_keeps_form_values(tmp_path: Path) -> None:
+    nb = flow_notebook(tmp_path / "flow.ipynb")
+    widget = widget_for(nb, tmp_path / "store")
+    widget.form.controls["scale"].value = 7.0
+    widget.form.controls["rounds"].value = 4
+    write_notebook(
+        nb,
+        [
+            code("scale = 2.0\nrounds = 'three'\nepochs = 5", "parameters"),
+            code("data = [scale] * epochs", "step:load"),
+            code("total = sum(data)", "step:sum"),
+        ],
+    )
+    widget.reload_button.click()
+    assert list(widget.steps) == ["load", "sum"]
+    controls = widget.form.controls
+    assert list(controls) == ["scale", "rounds", "epochs"]
+    assert controls["scale"].value == 7.0  # same name and type: the value set is kept
+    assert controls["rounds"].value == "three"  # its type changed: the new default
+    assert controls["epochs"].value == 5
+    widget.close()
+
+
 def test_bad_form_values_are_refused_before_a_run_exists(tmp_path: Path) -> None:
     nb = flow_notebook(tmp_path / "flow.ipynb")
     widget = widget_for(nb, tmp_path / "store")

@@ -42,10 +42,10 @@ def run_tail(info: dict[str, Any]) -> str:
     """`` in 3.2 s`` and the run's error, from a run event or record."""
     text = ""
     if info.get("duration_s") is not None:
-        text += f"in {info['duration_s']:.1f} s"
+        text += f"&nbsp;in {info['duration_s']:.1f} s"
     if info.get("error"):
         text += f' <span style="color:{COLOURS["failed"]}">{escape(str(info["error"]))}</span>'
-    return block(text)
+    return text
 
 
 def block(html: str) -> str:

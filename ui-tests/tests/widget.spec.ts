@@ -31,7 +31,7 @@ function trainNotebook(): string {
         [
           'import time',
           "print('training', flush=True)",
-          'time.sleep(6)',
+          'time.sleep(10)',
           'class Model:',
           '    def predict(self, X):',
           '        return [sum(row) * scale for row in X]',
