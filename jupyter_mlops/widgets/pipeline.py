@@ -53,7 +53,11 @@ class PipelineWidget(w.VBox):
     ) -> None:
         super().__init__(**kwargs)
         self.add_class("mlops-widget")
-        self.notebook = os.fspath(notebook)
+        self.shown_path = os.fspath(notebook)
+        # absolute now: a later os.chdir in the kernel does not change which notebook it is
+        self.notebook = os.path.abspath(os.path.expanduser(self.shown_path))
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a number of seconds > 0, got {poll_interval}")
         self.jobs = jobs
         self.poll_interval = poll_interval
         self.run_id: str | None = None
@@ -87,7 +91,7 @@ class PipelineWidget(w.VBox):
             made.add_class(css)
             return made
 
-        self.header = w.HTML(f"<b>MLOps pipeline</b> <code>{escape(self.notebook)}</code>")
+        self.header = w.HTML(f"<b>MLOps pipeline</b> <code>{escape(self.shown_path)}</code>")
         self.messages = w.HTML()
         self.messages.add_class("mlops-messages")
         self.steps_box = w.VBox()
