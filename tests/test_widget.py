@@ -174,6 +174,23 @@ def test_bad_form_values_are_refused_before_a_run_exists(tmp_path: Path) -> None
     widget.close()
 
 
+def test_a_notebook_broken_after_display_fails_the_run_request_in_the_widget(
+    tmp_path: Path,
+) -> None:
+    """Run compiles the notebook as saved now: an error is shown, no run is recorded."""
+    nb = flow_notebook(tmp_path / "flow.ipynb")
+    widget = widget_for(nb, tmp_path / "store")
+    write_notebook(nb, [code("a = 1", "step:one"), code("c = a + nowhere", "step:two")])
+    widget.run_button.click()
+    wait_for(lambda: "nowhere" in shown(widget.messages), 30, "the compile error")
+    wait_for(lambda: not widget.run_button.disabled, 30, "Run enabled again")
+    assert widget.run_id is None and widget.cancel_button.disabled
+    from jupyter_mlops.service import MlopsService
+
+    assert MlopsService.create(store=str(tmp_path / "store")).runs() == []
+    widget.close()
+
+
 def test_a_missing_or_broken_notebook_is_shown_not_raised(tmp_path: Path) -> None:
     missing = widget_for(tmp_path / "nope.ipynb", tmp_path / "store")
     assert "nope.ipynb: no such notebook" in shown(missing.messages)

@@ -190,6 +190,7 @@ class PipelineWidget(w.VBox):
         self.run_status.value = ""
         self.run_info.value = "starting…" if attach is None else ""
         self.run_button.disabled = self.publish_button.disabled = True
+        self.reload_button.disabled = True  # the rows show the run's states until it ends
         self.cancel_button.disabled = False
         self._active = True
         self._follower = RunFollower(
@@ -260,7 +261,7 @@ class PipelineWidget(w.VBox):
         self.run_extra.value = render.run_tail(record)
         self.metrics.value = render.metrics(record.get("metrics") or {})
         self.cancel_button.disabled = True
-        self.run_button.disabled = False
+        self.run_button.disabled = self.reload_button.disabled = False
         can_publish = record["status"] == "succeeded" and bool(record.get("model"))
         self.publish_button.disabled = not can_publish
         if record["status"] == "succeeded" and not record.get("model"):
@@ -277,7 +278,7 @@ class PipelineWidget(w.VBox):
         self.messages.value = render.messages(messages)
         self.run_info.value = ""
         self.cancel_button.disabled = True
-        self.run_button.disabled = False
+        self.run_button.disabled = self.reload_button.disabled = False
 
     # -- publish -----------------------------------------------------------------------------
     def _on_publish(self, _button: Any = None) -> None:
