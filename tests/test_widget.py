@@ -163,6 +163,38 @@ def test_reload_follows_the_saved_notebook_and_keeps_form_values(tmp_path: Path)
     widget.close()
 
 
+def test_form_controls_follow_the_declared_types(tmp_path: Path) -> None:
+    """A secret is a Password field; numbers the browser cannot hold exactly (and inf/nan)
+    are text, converted as on the command line."""
+    import ipywidgets as w
+
+    nb = write_notebook(
+        tmp_path / "types.ipynb",
+        [
+            code(
+                'token = ""\nflag = True\nx = None\nbig = 100000000000000000000\nf = 1e999',
+                "parameters",
+                "secret:token",
+            ),
+            code("y = flag", "step:a"),
+        ],
+    )
+    widget = widget_for(nb, tmp_path / "store")
+    controls = widget.form.controls
+    assert isinstance(controls["token"], w.Password)
+    assert isinstance(controls["flag"], w.Checkbox) and controls["flag"].value is True
+    assert isinstance(controls["big"], w.Text) and isinstance(controls["f"], w.Text)
+    controls["token"].value = "env:MY_TOKEN"
+    assert widget.form.values() == {"token": "env:MY_TOKEN", "flag": True, "x": None,
+                                    "big": 10**20, "f": float("inf")}  # fmt: skip
+    controls["big"].value = "12x"
+    from jupyter_mlops.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="parameter 'big' expects int, got '12x'"):
+        widget.form.values()
+    widget.close()
+
+
 def test_bad_form_values_are_refused_before_a_run_exists(tmp_path: Path) -> None:
     nb = flow_notebook(tmp_path / "flow.ipynb")
     widget = widget_for(nb, tmp_path / "store")

@@ -43,7 +43,7 @@ class ParametersForm:
     def _control(self, name: str, spec: dict[str, Any]) -> w.ValueWidget:
         kind, default = spec.get("x-mlops-type", "any"), spec.get("default")
         common = {"description": name, "style": _STYLE, "layout": _WIDE,
-                  "description_tooltip": f"{name} ({kind})"}  # fmt: skip
+                  "tooltip": f"{name} ({kind})"}  # fmt: skip
         if kind == "bool":
             return w.Checkbox(value=bool(default), indent=False, **common)
         if kind == "int" and abs(default) < 2**53:  # exact in the browser's numbers
