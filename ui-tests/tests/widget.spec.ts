@@ -80,9 +80,7 @@ test('PipelineWidget: parameters, live run, publish', async ({
     'text',
     `${tmpPath}/widget.ipynb`
   );
-  expect(await page.notebook.openByPath(`${tmpPath}/widget.ipynb`)).toBe(
-    true
-  );
+  expect(await page.notebook.openByPath(`${tmpPath}/widget.ipynb`)).toBe(true);
   await page.notebook.activate('widget.ipynb');
   await page.notebook.runCell(0);
 
