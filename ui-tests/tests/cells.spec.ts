@@ -345,9 +345,19 @@ test.describe('MLOps cell roles (real server)', () => {
       cellAt(page, 2).locator('.jp-mlops-badge-status')
     ).toHaveAttribute('data-status', /succeeded|cached/);
 
+    await expect(
+      cellAt(page, 4).locator('.jp-mlops-badge-status')
+    ).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
+    // Run pipeline showed the panel: the run is over there too.
+    const panel = page.locator(`[id="${PANEL_ID}"]`);
+    await expect(panel.locator('.jp-mlops-run-status')).toHaveAttribute(
+      'data-status',
+      'succeeded',
+      { timeout: 60_000 }
+    );
+
     await toolbar.getByText('Publish', { exact: true }).click();
     // The same publish as the panel's button: its outcome shows there too.
-    const panel = page.locator(`[id="${PANEL_ID}"]`);
     await expect(panel.locator('.jp-mlops-publish-version')).toContainText(
       /version \d+/,
       { timeout: 60_000 }

@@ -339,22 +339,15 @@ export const cellsPlugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const path = found.panel.context.path;
-        let runId: string | null = null;
-        let status: string | null = null;
-        let hasModel = false;
+        // The run shown for this notebook, else its newest one; its record
+        // fresh from the server (the live state may lack the final record).
         const live = mlops.runs.path === path ? mlops.runs.current : null;
-        if (live) {
-          runId = live.id;
-          status = live.status;
-          hasModel = !!live.record.model;
-        } else {
-          const { runs } = await mlops.client.listRuns({ path, limit: 1 });
-          if (runs[0]) {
-            runId = runs[0].id;
-            status = runs[0].status;
-            hasModel = !!runs[0].model;
-          }
-        }
+        const record = live
+          ? await mlops.client.getRun(live.id)
+          : (await mlops.client.listRuns({ path, limit: 1 })).runs[0];
+        const runId = record?.id ?? null;
+        const status = record?.status ?? null;
+        const hasModel = !!record?.model;
         if (!runId) {
           Notification.warning(
             trans.__('%1 has no run yet: run the pipeline first.', path),
