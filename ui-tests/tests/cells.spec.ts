@@ -319,14 +319,14 @@ test.describe('MLOps cell roles (real server)', () => {
   }) => {
     // Room for the whole notebook toolbar next to the panel.
     await page.setViewportSize({ width: 1600, height: 1000 });
-    const file = `${tmpPath}/flow.ipynb`;
+    const file = `${tmpPath}/toolbar_flow.ipynb`; // its own model name in the shared store
     await page.contents.uploadContent(
       flowNotebook(100 + (Date.now() % 100_000)),
       'text',
       file
     );
     expect(await page.notebook.openByPath(file)).toBe(true);
-    await page.notebook.activate('flow.ipynb');
+    await page.notebook.activate('toolbar_flow.ipynb');
     await expect(badge(page, 3, 'step')).toHaveText('train');
     await expect(badge(page, 3, 'after')).toHaveText('after: load');
 
@@ -363,6 +363,6 @@ test.describe('MLOps cell roles (real server)', () => {
       { timeout: 60_000 }
     );
     const models = await (await page.request.get('/mlops/api/models')).json();
-    expect(models.models.map((m: any) => m.name)).toContain('flow');
+    expect(models.models.map((m: any) => m.name)).toContain('toolbar_flow');
   });
 });

@@ -114,7 +114,21 @@ export const cellsPlugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
+    /** Re-render a notebook's role rows (once per frame, however many changes). */
+    const pending = new Set<NotebookPanel>();
     const update = (panel: NotebookPanel) => {
+      if (pending.has(panel)) {
+        return;
+      }
+      pending.add(panel);
+      requestAnimationFrame(() => {
+        pending.delete(panel);
+        if (!panel.isDisposed) {
+          render(panel);
+        }
+      });
+    };
+    const render = (panel: NotebookPanel) => {
       for (const cell of panel.content.widgets) {
         for (const widget of (cell.layout as any)?.widgets ?? []) {
           if (widget instanceof CellRolesRow) {
