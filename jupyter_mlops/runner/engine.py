@@ -98,6 +98,9 @@ class WarmKernelEngine(NBClientEngine):
         **kwargs: Any,
     ) -> Any:
         km = kwargs.pop("km")
+        holder = kwargs.pop("nb_holder", None)
+        if holder is not None:
+            holder["nb"] = nb_man.nb  # executed in place: the caller's view of a failed step
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         final = merge_kwargs(
             kwargs,
