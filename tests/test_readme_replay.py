@@ -31,7 +31,7 @@ def readme_commands() -> list[list[str]]:
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.splitlines():
-            if line.startswith("jupyter mlops "):
+            if line.startswith("jupyter mlops ") and not line.startswith("jupyter mlops serve"):
                 commands.append(shlex.split(line, comments=True))
     return commands
 
