@@ -107,10 +107,9 @@ def ours(*args: str) -> list[str]:
     return [sys.executable, "-m", "jupyter_mlops.cli.app", *args]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    opts = parser.parse_args()
+def measure(repeat: int) -> list[tuple[str, float, float, float]]:
+    """(command, ours, plain MLflow, target) in seconds: medians of ``repeat`` processes."""
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
         (work / "train.ipynb").write_text(json.dumps(NOTEBOOK))
@@ -136,13 +135,21 @@ def main() -> None:
             ),
             "publish": (ours("publish", "latest", "--name", "bench"), 0, 3.5),
         }
-        print(f"{'command':<14}{'jupyter mlops':>14}{'plain MLflow':>14}{'ratio':>8}{'target':>8}")
         for name, (cmd, code, target) in cases.items():
-            mine = [timed(cmd, work, code) for _ in range(opts.repeat)]
+            mine = [timed(cmd, work, code) for _ in range(repeat)]
             plain_cmd = [sys.executable, "-c", prelude + PLAIN[name]]
-            theirs = [timed(plain_cmd, work) for _ in range(opts.repeat)]
-            a, b = statistics.median(mine), statistics.median(theirs)
-            print(f"{name:<14}{a:>13.2f}s{b:>13.2f}s{a / b:>8.2f}{target:>7.1f}s")
+            theirs = [timed(plain_cmd, work) for _ in range(repeat)]
+            rows.append((name, statistics.median(mine), statistics.median(theirs), target))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    opts = parser.parse_args()
+    print(f"{'command':<14}{'jupyter mlops':>14}{'plain MLflow':>14}{'ratio':>8}{'target':>8}")
+    for name, a, b, target in measure(opts.repeat):
+        print(f"{name:<14}{a:>13.2f}s{b:>13.2f}s{a / b:>8.2f}{target:>7.1f}s")
 
 
 if __name__ == "__main__":
