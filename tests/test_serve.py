@@ -128,3 +128,21 @@ def test_serve_refuses_what_is_not_in_the_registry(published: Path) -> None:
         done = rf.cli("serve", ref, "--port", str(free_port()), "--store", str(published))
         assert (done.returncode, done.stderr) == (2, message), ref
         assert done.stdout == ""
+
+
+def test_serve_refuses_a_model_file_changed_after_publishing(published: Path) -> None:
+    from jupyter_mlops.registry.client import open_registry_client
+    from jupyter_mlops.registry.loading import NATIVE_TAG
+
+    client = open_registry_client(f"sqlite:///{published}/registry.db")
+    mv = client.get_model_version("iris", "1")
+    folder = Path(client.get_model_version_download_uri("iris", "1").removeprefix("file://"))
+    native = folder / mv.tags[NATIVE_TAG]
+    original = native.read_bytes()
+    native.write_bytes(original + b"\0")
+    try:
+        done = rf.cli("serve", "iris@prod", "--port", str(free_port()), "--store", str(published))
+    finally:
+        native.write_bytes(original)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("error: model 'iris' version 1: its model file does not match")
