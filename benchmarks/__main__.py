@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 AREAS = ("compile", "run", "publish", "cli", "server")
+os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")  # no telemetry calls from Ploomber
 NOTES: list[str] = []  # peers that could not be measured here
 
 
@@ -228,8 +229,25 @@ def machine() -> str:
 
     packages = ", ".join(f"{name} {version(name)}" for name in
                          ("mlflow", "papermill", "scikit-learn", "pandas", "jupyter_server"))  # fmt: skip
+    ploomber = _ploomber_version()
     return (f"{cpu}, {os.cpu_count()} CPUs{memory}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; {packages}")  # fmt: skip
+            f"Python {platform.python_version()}; {packages}{ploomber}")  # fmt: skip
+
+
+def _ploomber_version() -> str:
+    """``; Ploomber 0.23 (path)`` when the run benchmark can find Ploomber, else ``""``."""
+    import shutil
+
+    path = os.environ.get("PLOOMBER") or shutil.which(
+        "ploomber", path=str(Path(sys.executable).parent)
+    )
+    path = path or shutil.which("ploomber")
+    if not path:
+        return ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=120)
+        return f"; {done.stdout.strip().replace('ploomber, version', 'Ploomber')} ({path})"
+    return f"; Ploomber ({path})"
 
 
 def load() -> str:
