@@ -237,7 +237,8 @@ def bench_large(work: Path, gigabytes: float = 1.0) -> dict[str, float]:
         [
             cell("import numpy as np\nimport time", "setup"),
             cell(
-                f"big = np.ones({n})  # {gigabytes:g} GB of float64\nt_made = time.time()", "step:make"
+                f"big = np.ones({n})  # {gigabytes:g} GB of float64\nt_made = time.time()",
+                "step:make",
             ),
             cell("t_used = time.time()\ntotal = float(big[::1000].sum())", "step:use"),
             cell("t_made\nt_used", "metrics"),

@@ -8,12 +8,19 @@ library is imported at module level. In the kernel's environment it needs: cloud
 (pickle-based models and examples), scikit-learn + skops (scikit-learn models, saved in
 skops format), numpy (array examples), and the model's own libraries; no MLflow.
 
-Protocol: one JSON request on stdin, one JSON line answered on the original stdout (the
-model's own prints go to stderr)::
+Protocol: JSON requests on stdin, one per line, each answered by one JSON line on the
+original stdout (the model's own prints go to stderr)::
 
     {"op": "save", "model": ARTIFACT, "out": DIR, "example": ARTIFACT or null}
     {"op": "check", "kind": "skops"|"cloudpickle", "file": PATH, "trusted": [...],
      "example": ARTIFACT or null}
+
+The serving process imports the libraries models need (scikit-learn, skops, numpy,
+cloudpickle) and then handles every request in a child *forked* from that template (where
+``os.fork`` exists; else in the process itself, one request per process). So the save and
+the check share one interpreter start and one set of imports, yet the check still runs in
+a process that never held the run's model or any object of the notebook: what it knows of
+the model comes from the saved file alone, exactly as ``load_model`` in a new process.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from .kernel_signature import describe
 
 SKOPS = "skops"
 CLOUDPICKLE = "cloudpickle"
@@ -127,8 +136,10 @@ def save(model_artifact: str, out: str, example: str | None) -> dict[str, Any]:
     )
     if example is not None:
         with contextlib.suppress(Exception):  # the check reports predict failures
-            prediction = model.predict(load(example))
+            data = load(example)
+            prediction = model.predict(data)
             result["prediction"] = dump(prediction, folder / "prediction")["path"]
+            result["described"] = describe(data, prediction)
     return result
 
 
@@ -224,6 +235,37 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
     return check(request["kind"], request["file"], request.get("trusted"), request.get("example"))
 
 
+def _answer(reply: Any, request_line: str) -> None:
+    try:
+        result = _handle(json.loads(request_line))
+    except BaseException as exc:  # noqa: BLE001 - always answer
+        result = {**_interpreter(), "ok": False, "error": f"check crashed: {_error(exc)}"}
+    reply.write(json.dumps(result, default=str) + "\n")
+    reply.flush()
+
+
+def _forked(reply: Any, line: str) -> None:
+    """Handle one request in a child forked from this (model-free) template process."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # BLAS threads: fork is safe here
+        pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _answer(reply, line)
+        except BaseException:  # noqa: BLE001 - the parent reports a silent child
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        error = f"check process exited {os.waitstatus_to_exitcode(status)}"
+        reply.write(json.dumps({**_interpreter(), "ok": False, "error": error}) + "\n")
+        reply.flush()
+
+
 def serve() -> int:
     reply = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything the model prints goes to stderr, not into the protocol
@@ -231,15 +273,14 @@ def serve() -> int:
     for module in ("cloudpickle", "skops.io", "sklearn.base", "numpy"):
         with contextlib.suppress(ImportError):  # warm up while the publisher works
             __import__(module)
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0
-    try:
-        result = _handle(json.loads(line))
-    except BaseException as exc:  # noqa: BLE001 - always answer
-        result = {**_interpreter(), "ok": False, "error": f"check crashed: {_error(exc)}"}
-    reply.write(json.dumps(result, default=str) + "\n")
-    reply.flush()
+    fork = hasattr(os, "fork")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        if not fork:
+            _answer(reply, line)
+            return 0  # one request per process without fork: the next check needs a new one
+        _forked(reply, line)
     return 0
 
 

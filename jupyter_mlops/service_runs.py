@@ -102,9 +102,12 @@ class RunOperations:
         publish: Any = None,
         jobs: int | None = None,
         step_timeout: float | None = None,
+        origin: str = "server",
     ) -> tuple[str, Path]:
         """Check a run request completely, then record it as ``queued`` (nothing is
-        recorded when anything is wrong). Returns the run id and its store."""
+        recorded when anything is wrong). Returns the run id and its store. ``origin``: who
+        starts its run process (the server's run manager starts only ``"server"`` runs; the
+        widget starts its own)."""
         from .runner.run import prepare_run, queue_run
 
         if parameters is None:
@@ -123,7 +126,9 @@ class RunOperations:
             step_timeout=step_timeout,
         )  # fmt: skip
         store = self.for_notebook(notebook).store
-        return queue_run(prepared, store, {"parameters": parameters, "publish": publish})
+        return queue_run(
+            prepared, store, {"parameters": parameters, "publish": publish}, origin=origin
+        )
 
     def run_queued(self, store: Path, run_id: str) -> dict[str, Any] | None:
         """Run a queued run in this process (a run process), then publish it if its request

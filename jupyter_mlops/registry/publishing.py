@@ -5,11 +5,12 @@ only after its files are uploaded, so a publish killed at any point leaves no ve
 pointing at missing artifacts):
 
 1. resolve the run, check it succeeded and has a model; ``--require`` gates;
-2. start two fresh processes of the kernel's own Python (``environment.executable`` of the
-   run): the saver and the checker (their imports overlap with the rest);
-3. the saver loads the model artifact (digest checked) and writes it natively (skops or
+2. start a fresh process of the kernel's own Python (``environment.executable`` of the
+   run), whose imports overlap with the rest; it answers each request in a fork of itself
+   that never held the model (see ``deploy_check.py``);
+3. the save loads the model artifact (digest checked) and writes it natively (skops or
    cloudpickle); wrap it as an MLflow model (sklearn/skops or cloudpickle pyfunc) with
-   explicit pip requirements, signature and input example; hand it to the checker;
+   explicit pip requirements, signature and input example; hand it to the check;
 4. ``--must-beat`` gate; create the MLflow run (params, metrics, tags, step notebooks,
    report) and a logged model while the check runs;
 5. check failed → mark the run failed and delete it, no version; else upload the checked
@@ -20,6 +21,7 @@ pointing at missing artifacts):
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GateRefused
-from . import flavors
+from . import fastpublish, flavors
 from .catalog import METRICS_TAG, RUN_ID_TAG, current_alias_version
 from .client import (
     ensure_experiment,
@@ -100,21 +102,31 @@ def publish_run(
             gates.append(fast)
             beat = None
     python = kernel_python(record.get("environment"))
-    saver, checker = ModelProcess(python), ModelProcess(python)
-    warm = _warm_up(registry_uri)
+    saver = checker = ModelProcess(python)  # one server, a fresh fork per request
+    fast = fastpublish.experiment(registry_uri) if beat is None else None
+    warm = _warm_up(registry_uri) if fast is None else None
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-publish-") as tmp:
-            result = _publish(
-                record, Path(tmp), (saver, checker, warm), registry_uri, name, description, aliases,
-                gates, beat, metrics,
-            )  # fmt: skip
+            native = _save_native(record, Path(tmp), saver)
+            has_example = bool(record.get("example"))
+            if fast is not None and fastpublish.supports(native, has_example):
+                result = _publish_fast(
+                    record, Path(tmp), native, checker, registry_uri, fast, name, description,
+                    aliases, gates, metrics,
+                )  # fmt: skip
+            else:
+                warm = warm or _warm_up(registry_uri)
+                result = _publish(
+                    record, Path(tmp), native, (checker, warm), registry_uri, name, description,
+                    aliases, gates, beat, metrics,
+                )  # fmt: skip
     except GateRefused as exc:
         _add_passed(exc, gates)
         raise
     finally:
         saver.cancel()
-        checker.cancel()
-        warm.join()
+        if warm is not None:
+            warm.join()
     _note_published(Path(store), result)
     return result
 
@@ -174,29 +186,129 @@ def _must_beat_fast(uri: str, name: str, beat: Any, metrics: dict) -> dict | Non
     return check_must_beat(beat, metrics, incumbent, str(version))
 
 
-def _publish(record, tmp, processes, uri, name, description, aliases, gates, beat, metrics):
-    started = time.perf_counter()
-    saver, checker, warm = processes
+def _save_native(record: dict[str, Any], tmp: Path, saver: ModelProcess) -> dict[str, Any]:
+    """The kernel's Python loads the run's model and saves it natively (see module doc)."""
     example_path = record["example"]["artifact"] if record.get("example") else None
     saver.submit(
         {"op": "save", "model": record["model"]["artifact"], "out": str(tmp / "native"),
          "example": example_path}
     )  # fmt: skip
     native = saver.result()
-    warm.join()  # MLflow is used below: never import it from two threads at once
     if not native.get("ok"):
         raise DeployabilityFailed(
             f"deployability check failed, no version created: {native.get('error')} "
             f"(with the kernel's Python {native.get('executable') or saver.python})"
         )
+    return native
+
+
+def _check_request(saved: flavors.SavedModel, record: dict[str, Any]) -> dict[str, Any]:
+    example_path = record["example"]["artifact"] if record.get("example") else None
+    return {"op": "check", "kind": saved.format, "file": str(saved.path / saved.native),
+            "trusted": saved.trusted_types, "example": example_path}  # fmt: skip
+
+
+def _checked(checker: ModelProcess) -> dict[str, Any]:
+    check = checker.result()
+    if not check.get("ok"):
+        raise DeployabilityFailed(
+            f"deployability check failed, no version created: {check.get('error')} "
+            f"(with the kernel's Python {check.get('executable') or checker.python})"
+        )
+    return check
+
+
+def _publish_fast(record, tmp, native, checker, uri, experiment, name, description, aliases,
+                  gates, metrics):  # fmt: skip
+    """The same publish without MLflow (see :mod:`.fastpublish`)."""
+    started = time.perf_counter()
+    start_ms = int(time.time() * 1000)
+    packages = (record.get("environment") or {}).get("packages") or {}
+    model_dir = tmp / "model"
+    reqs, signature, conf = fastpublish.write_model_dir(native, model_dir, packages)
+    saved = flavors.SavedModel(
+        path=model_dir, flavor=flavors.SKLEARN, reason=native["reason"],
+        trusted_types=list(native.get("trusted_types") or []), requirements=reqs,
+        signature=signature, has_example=bool(record.get("example")), format="skops",
+        native=flavors.SKOPS_ARTIFACT, sha256=native["sha256"],
+        python=native.get("python", ""), executable=native.get("executable", ""),
+    )  # fmt: skip
+    checker.submit(_check_request(saved, record))
+    experiment_id, artifacts = experiment
+    ids = fastpublish.new_ids(artifacts)
+    fastpublish.stamp(model_dir, conf, ids["run_id"], ids["model_id"], ids["model_artifacts"])
+    git = record.get("git") or git_info(record.get("notebook"))
+    run_dir = fastpublish.local_path(ids["run_artifacts"])
+    model_target = fastpublish.local_path(ids["model_artifacts"])
+    try:
+        for step in (record.get("steps") or {}).values():
+            nb = step.get("notebook")
+            if nb and Path(nb).is_file():
+                (run_dir / "steps").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(nb, run_dir / "steps" / Path(nb).name)
+        report = record.get("report")
+        if report and Path(report).is_file():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report, run_dir / Path(report).name)
+        check = _checked(checker)
+        fastpublish.copy_tree(model_dir, model_target)
+        _pause("uploaded")
+        created_at, created_by = utcnow(), who()
+        tags = _version_tags(record, saved, metrics, check, git, created_by)
+
+        def card(version: int) -> str:
+            header = _card_header(name, version, created_at, created_by, record, git, saved, check)
+            text = build_card(header, description, record)
+            (model_target / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+            return text
+
+        now = int(time.time() * 1000)
+        run = {
+            "id": ids["run_id"], "tags": run_tags(record, git, name),
+            "user": who().split("@")[0], "start": start_ms, "end": now,
+            "artifact_uri": ids["run_artifacts"], "metric_time": start_ms,
+            "params": {str(k): _text(v)[:6000]
+                       for k, v in (record.get("parameters") or {}).items()},
+            "metrics": {str(k): float(v) for k, v in metrics.items() if _is_number(v)},
+        }  # fmt: skip
+        logged = {"id": ids["model_id"], "name": name, "location": ids["model_artifacts"],
+                  "created": start_ms, "updated": now,
+                  "tags": {"mlops.run_id": str(record["id"])}}  # fmt: skip
+        _pause("registered")
+        written = fastpublish.Writer(uri, experiment_id).write(
+            run, logged, {"name": name, "tags": tags, "pipeline_run": str(record["id"])},
+            list(aliases), card,
+        )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(run_dir.parent, ignore_errors=True)
+        shutil.rmtree(model_target.parent, ignore_errors=True)
+        raise
+    return {
+        "name": name,
+        "version": written["version"],
+        "uri": f"models:/{name}/{written['version']}",
+        "aliases": list(aliases),
+        "run_id": str(record["id"]),
+        "mlflow_run_id": ids["run_id"],
+        "model_id": ids["model_id"],
+        "flavor": saved.flavor,
+        "registry_uri": uri,
+        "checks": {"gates": gates, "deployability": check},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _publish(record, tmp, native, processes, uri, name, description, aliases, gates, beat,
+             metrics):  # fmt: skip
+    started = time.perf_counter()
+    checker, warm = processes
+    example_path = record["example"]["artifact"] if record.get("example") else None
+    warm.join()  # MLflow is used below: never import it from two threads at once
     example, prediction = _load_quietly(example_path), _load_quietly(native.get("prediction"))
     env = record.get("environment") or {}
     packages = env.get("packages") or {}
     saved = flavors.build(native, tmp / "model", example, prediction, packages)
-    checker.submit(
-        {"op": "check", "kind": saved.format, "file": str(saved.path / saved.native),
-         "trusted": saved.trusted_types, "example": example_path}
-    )  # fmt: skip
+    checker.submit(_check_request(saved, record))
     _pause("checking")
 
     client = open_client(uri)
@@ -217,12 +329,7 @@ def _publish(record, tmp, processes, uri, name, description, aliases, gates, bea
     with _ended_on_failure(client, uri, mlflow_run, logged) as state:
         _log_run_files(client, mlflow_run, record)
 
-        check = checker.result()
-        if not check.get("ok"):
-            raise DeployabilityFailed(
-                f"deployability check failed, no version created: {check.get('error')} "
-                f"(with the kernel's Python {check.get('executable') or checker.python})"
-            )
+        check = _checked(checker)
         _stamp_mlmodel(saved.path, mlflow_run, logged)
         with mlflow_errors():
             client.log_model_artifacts(logged.model_id, str(saved.path))

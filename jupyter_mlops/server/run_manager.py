@@ -150,6 +150,14 @@ class RunManager:
             self._spawn(db, run["id"])
             busy += 1
 
+    def start(self, root: Path, run_id: str) -> None:
+        """Start queued run ``run_id`` of store ``root`` in a run process now, whatever its
+        origin and the queue (the widget starts its own runs)."""
+        db = self.store(root)
+        if db is None:
+            raise NotFound(f"no run store at {root}")
+        self._spawn(db, run_id)
+
     def _spawn(self, db: Store, run_id: str) -> None:
         run_dir = db.run_dir(run_id)
         package_root = str(Path(__file__).resolve().parents[2])
