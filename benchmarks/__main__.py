@@ -256,6 +256,17 @@ def _ploomber_version() -> str:
     return f"; Ploomber ({path})"
 
 
+def busy(before: str) -> str:
+    """A warning when other work shared the machine (load above the CPU count)."""
+    if float(before.split(" / ")[0]) <= (os.cpu_count() or 1):
+        return ""
+    return (
+        " Other jobs shared the machine during this run (load above its CPU count), so absolute "
+        "times are inflated; a peer and our figure on one row were measured back to back, "
+        "under the same conditions."
+    )
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
@@ -301,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "faster). Wall-clock times of whole processes unless the row says otherwise.",
         "",
         f"Machine: {machine()}.",
-        f"Load average (1/5/15 min) before: {load_before}; after: {load()}.",
+        f"Load average (1/5/15 min) before: {load_before}; after: {load()}.{busy(load_before)}",
         "",
         shown,
         "",
