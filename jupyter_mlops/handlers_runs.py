@@ -8,7 +8,6 @@ queue and process decisions on the run manager's thread: never on the event loop
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,14 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .errors import InvalidInput, MlopsError, NotFound
-from .handlers import MlopsHandler, _reason
+from .handlers import MlopsHandler, MlopsHTTPError, _error, _reason
 
 RUN_ID = r"(?P<run_id>[0-9A-Za-z_.-]+)"
 STEP = r"(?P<step>[^/]+)"
 LOG_CHUNK = 1 << 20  # bytes of step log per answer
+_NULL = type(None)
+RUN_REQUEST = {"path": (str,), "parameters": (dict, _NULL), "use_cache": (bool, _NULL),
+               "isolate": (bool, _NULL), "publish": (dict, _NULL)}  # fmt: skip
 CANCEL_WAIT = 3.0  # seconds the cancel route waits for the run to record its end
 
 
@@ -31,15 +33,6 @@ class RunsBase(MlopsHandler):
     Reads run in the extension's executor (a long listing never delays the event relay);
     decisions (queue, cancel) on the run manager's thread."""
 
-    def body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError as exc:
-            raise web.HTTPError(400, f"the request body is not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
-        return body
-
     def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
         text = self.get_query_argument(name, "")
         if not text:
@@ -47,9 +40,9 @@ class RunsBase(MlopsHandler):
         try:
             value = int(text)
         except ValueError:
-            raise web.HTTPError(400, f"{name!r} must be an integer, got {text!r}") from None
+            raise _error(400, f"{name!r} must be an integer, got {text!r}") from None
         if value < minimum:
-            raise web.HTTPError(400, f"{name!r} must be at least {minimum}, got {value}")
+            raise _error(400, f"{name!r} must be at least {minimum}, got {value}")
         return value
 
     async def on_manager(self, fn: Any, *args: Any) -> Any:
@@ -65,8 +58,7 @@ class RunsBase(MlopsHandler):
         try:
             return await runner(fn, *args)
         except MlopsError as exc:
-            message = _reason(exc)
-            raise web.HTTPError(exc.http_status, message, reason=message[:200]) from None
+            raise MlopsHTTPError(exc.http_status, _reason(exc), exc.details()) from None
 
     async def record(self, run_id: str) -> dict[str, Any]:
         """The REST record of run ``run_id`` (404 if no known store has it)."""
@@ -93,9 +85,7 @@ class RunsHandler(RunsBase):
         limit = self.int_argument("limit", 50, minimum=1)
         limit = min(limit, 1000)
         if status is not None and status not in STATUSES:
-            raise web.HTTPError(
-                400, f"'status' must be one of {', '.join(STATUSES)}, got {status!r}"
-            )
+            raise _error(400, f"'status' must be one of {', '.join(STATUSES)}, got {status!r}")
         app = self.extensionapp
         service = self.service
 
@@ -117,15 +107,11 @@ class RunsHandler(RunsBase):
     @web.authenticated
     @authorized("execute")
     async def post(self) -> None:
-        body = self.body()
-        unknown = sorted(set(body) - {"path", "parameters", "use_cache", "isolate", "publish"})
-        if unknown:
-            raise web.HTTPError(400, f"unknown field {unknown[0]!r} in the run request")
-        path = body.get("path")
-        if not isinstance(path, str) or not path:
-            raise web.HTTPError(
-                400, "'path' (the notebook, relative to the server root) is required"
-            )
+        body = self.json_body(RUN_REQUEST)
+        path = body["path"]
+        if not path:
+            raise _error(400, "'path' (the notebook, relative to the server root) is required")
+        body = {k: v for k, v in body.items() if v is not None}
         app = self.extensionapp
         service = self.service
         root = await self.blocking(service.store_for, path)
@@ -205,7 +191,7 @@ class StepNotebookHandler(RunsBase):
         info = _step(record, step)
         path = info.get("notebook")
         if not path:
-            raise web.HTTPError(
+            raise _error(
                 404, f"step {step!r} of run {run_id} has no notebook yet ({info['status']})"
             )
         text = await self.blocking(_read_text, Path(path), f"the notebook of step {step!r}")
@@ -251,7 +237,7 @@ def _step(record: dict[str, Any], step: str) -> dict[str, Any]:
     info = record["steps"].get(step)
     if info is None:
         names = ", ".join(record["steps"]) or "none"
-        raise web.HTTPError(404, f"run {record['id']} has no step {step!r} (steps: {names})")
+        raise _error(404, f"run {record['id']} has no step {step!r} (steps: {names})")
     return info
 
 

@@ -145,7 +145,14 @@ async def test_invalid_requests_create_no_run(store, notebook, jp_fetch, jp_root
         code, answer = await request(jp_fetch, "mlops", "api", "runs", method="POST", body=body)
         assert code == status and word in answer["message"], (body, code, answer)
     code, answer = await request(jp_fetch, "mlops", "api", "runs", method="POST", body="{nope")
-    assert code == 400 and "not JSON" in answer["message"]
+    assert code == 400 and "not valid JSON" in answer["message"]
+    assert answer["reason"] and "\n" not in answer["reason"]
+    too_big = json.dumps({"path": notebook, "parameters": {"x": "a" * (21 * 1024 * 1024)}})
+    code, answer = await request(jp_fetch, "mlops", "api", "runs", method="POST", body=too_big)
+    assert code == 413 and "over the limit" in answer["message"]
+    body = {"path": notebook, "what": 1}
+    code, answer = await request(jp_fetch, "mlops", "api", "runs", method="POST", body=body)
+    assert code == 400 and "'what'" in answer["message"]
     code, listing = await request(jp_fetch, "mlops", "api", "runs")
     assert code == 200 and listing == {"runs": [], "next_before": None}
     assert not (store / "runs").exists() or list((store / "runs").iterdir()) == []

@@ -193,13 +193,7 @@ def _save_native(record: dict[str, Any], tmp: Path, saver: ModelProcess) -> dict
         {"op": "save", "model": record["model"]["artifact"], "out": str(tmp / "native"),
          "example": example_path}
     )  # fmt: skip
-    native = saver.result()
-    if not native.get("ok"):
-        raise DeployabilityFailed(
-            f"deployability check failed, no version created: {native.get('error')} "
-            f"(with the kernel's Python {native.get('executable') or saver.python})"
-        )
-    return native
+    return _answer(saver)
 
 
 def _check_request(saved: flavors.SavedModel, record: dict[str, Any]) -> dict[str, Any]:
@@ -208,14 +202,15 @@ def _check_request(saved: flavors.SavedModel, record: dict[str, Any]) -> dict[st
             "trusted": saved.trusted_types, "example": example_path}  # fmt: skip
 
 
-def _checked(checker: ModelProcess) -> dict[str, Any]:
-    check = checker.result()
-    if not check.get("ok"):
+def _answer(process: ModelProcess) -> dict[str, Any]:
+    """The kernel's Python's answer to the last request; a failure refuses the publish."""
+    answer = process.result()
+    if not answer.get("ok"):
         raise DeployabilityFailed(
-            f"deployability check failed, no version created: {check.get('error')} "
-            f"(with the kernel's Python {check.get('executable') or checker.python})"
+            f"deployability check failed, no version created: {answer.get('error')} "
+            f"(with the kernel's Python {answer.get('executable') or process.python})"
         )
-    return check
+    return answer
 
 
 def _publish_fast(record, tmp, native, checker, uri, experiment, name, description, aliases,
@@ -250,7 +245,7 @@ def _publish_fast(record, tmp, native, checker, uri, experiment, name, descripti
         if report and Path(report).is_file():
             run_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(report, run_dir / Path(report).name)
-        check = _checked(checker)
+        check = _answer(checker)
         fastpublish.copy_tree(model_dir, model_target)
         _pause("uploaded")
         created_at, created_by = utcnow(), who()
@@ -329,7 +324,7 @@ def _publish(record, tmp, native, processes, uri, name, description, aliases, ga
     with _ended_on_failure(client, uri, mlflow_run, logged) as state:
         _log_run_files(client, mlflow_run, record)
 
-        check = _checked(checker)
+        check = _answer(checker)
         _stamp_mlmodel(saved.path, mlflow_run, logged)
         with mlflow_errors():
             client.log_model_artifacts(logged.model_id, str(saved.path))

@@ -8,8 +8,12 @@ the kernel running for the next step, closing only its own client channels.
 from __future__ import annotations
 
 import logging
+import time
+from queue import Empty
 from typing import Any
 
+from jupyter_core.utils import ensure_async
+from nbclient.util import run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
@@ -20,6 +24,62 @@ ENGINE_NAME = "jupyter-mlops-warm"
 _quiet = logging.getLogger("jupyter_mlops.nbclient")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
+
+
+async def wait_until_ready(kc: Any, timeout: float) -> None:
+    """Like ``KernelClient.wait_for_ready``, without its 0.2 s of IOPub silence per call.
+
+    A kernel_info request is answered on the shell channel; the kernel then reports "idle"
+    for that very request on IOPub. Once that idle arrived, this client's IOPub subscription
+    is live and everything the kernel published for the request has been read, so later
+    messages belong to later requests. If the idle never comes (the subscription joined
+    late and missed it), ask again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg_id = kc.kernel_info()
+        reply = await _message(kc.shell_channel, msg_id, "kernel_info_reply", 1.0)
+        if reply is not None:
+            kc._handle_kernel_info_reply(reply)
+            if await _message(kc.iopub_channel, msg_id, "status", 0.5, state="idle"):
+                return
+        if not await ensure_async(kc.is_alive()):
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
+async def _message(channel: Any, parent: str, kind: str, wait: float, state: str = "") -> Any:
+    """The first message of type ``kind`` answering ``parent`` (None after ``wait`` s)."""
+    until = time.monotonic() + wait
+    while (left := until - time.monotonic()) > 0:
+        try:
+            msg = await ensure_async(channel.get_msg(timeout=left))
+        except Empty:
+            return None
+        if msg["msg_type"] != kind or msg["parent_header"].get("msg_id") != parent:
+            continue
+        if state and msg["content"].get("execution_state") != state:
+            continue
+        return msg
+    return None
+
+
+class WarmKernelClient(PapermillNotebookClient):
+    """papermill's client, connecting to a running kernel without a fixed 0.2 s wait."""
+
+    async def async_start_new_kernel_client(self) -> Any:
+        self.kc = self.km.client()
+        await ensure_async(self.kc.start_channels())
+        try:
+            await wait_until_ready(self.kc, self.startup_timeout)
+        except Exception:
+            await self._async_cleanup_kernel()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        return self.kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
 
 class WarmKernelEngine(NBClientEngine):
@@ -38,6 +98,9 @@ class WarmKernelEngine(NBClientEngine):
         **kwargs: Any,
     ) -> Any:
         km = kwargs.pop("km")
+        holder = kwargs.pop("nb_holder", None)
+        if holder is not None:
+            holder["nb"] = nb_man.nb  # executed in place: the caller's view of a failed step
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         final = merge_kwargs(
             kwargs,
@@ -49,7 +112,7 @@ class WarmKernelEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        client = PapermillNotebookClient(nb_man, km=km, **final)
+        client = WarmKernelClient(nb_man, km=km, **final)
         try:
             return client.execute(cleanup_kc=False)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ def execute_step_notebook(
     """Run ``nb`` in ``slot``'s kernel, writing the executed notebook; None on success.
 
     Parameters are not passed to papermill: ``nb`` already holds them as literals in its
-    ``injected-parameters`` cell (see :mod:`.stepnb`), so cell indices need no shifting."""
+    ``injected-parameters`` cell (see :mod:`.stepnb`), so cell indices need no shifting.
+    The executed notebook is written once, when the step ends (papermill's save after every
+    cell is turned off: nothing reads it while the step runs; live output is in the log)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -73,6 +76,7 @@ def execute_step_notebook(
         timer = threading.Timer(timeout, _expire)
         timer.daemon = True
         timer.start()
+    holder: dict[str, Any] = {}  # the notebook being executed (engine.py fills it)
     try:
         with open(log_path, "w", encoding="utf-8") as log:
             executed = papermill.execute_notebook(
@@ -84,13 +88,16 @@ def execute_step_notebook(
                 log_output=True,
                 stdout_file=log,
                 stderr_file=log,
+                request_save_on_cell_execute=False,
                 km=slot.km,
+                nb_holder=holder,
             )
         return _unfinished(executed)
     except PapermillExecutionError as exc:
         cell, generated = _failed_cell(output_path, nb, exc.cell_index)
         return StepError(cell, exc.ename, _first_line(exc.evalue), generated)
     except Exception as exc:  # noqa: BLE001 - dead kernel, timeout, cancellation, ZMQ errors
+        _write_partial(holder.get("nb"), output_path)
         cell, generated = _running_cell(output_path)
         if timed_out.is_set():
             error = StepError(
@@ -115,6 +122,16 @@ def execute_step_notebook(
     finally:
         if timer is not None:
             timer.cancel()
+
+
+def _write_partial(nb: Any, output_path: Path) -> None:
+    """The notebook as far as it ran (papermill writes it only when the step ends)."""
+    if nb is None:
+        return
+    from papermill.iorw import write_ipynb
+
+    with contextlib.suppress(Exception):  # the step's error is what gets reported
+        write_ipynb(nb, str(output_path))
 
 
 def _first_line(text: str) -> str:
