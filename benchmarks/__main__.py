@@ -1,15 +1,15 @@
 """Every benchmark, one table: ``python -m benchmarks`` (``make bench``).
 
-Runs ``bench_compile``, ``bench_run`` (papermill on the whole notebook, Ploomber when installed),
+Runs ``bench_compile``, ``bench_run``, ``bench_scale`` (papermill on the whole notebook, Ploomber when installed),
 ``bench_publish`` and ``bench_cli`` (plain MLflow ``log_model`` + ``register_model`` and
 ``MlflowClient`` scripts) and ``bench_server``, all in this one invocation on this machine, and
 prints one table of our figures next to the peers measured in the same run, with ratios. The
 table, the date, a description of the machine and its load average go to ``docs/benchmarks.md``
 (``--out``; ``--no-write`` only prints). Each benchmark's own lines are kept below the table.
 
-The default is the quick mode (each figure measured once, a 0.25 GB array, the server's start
-time skipped): a few minutes on a 2-core machine. ``--full`` measures each figure 3 times
-(medians), with a 1 GB array and the server's start cost. ``--only run,publish`` runs some.
+The default is the quick mode (each figure measured once, a 0.25 GB array, chains of 10 and
+50 steps, the server's start time skipped): a few minutes on a 2-core machine. ``--full`` measures each figure 3 times
+(medians), with a 1 GB array, a 200-step chain and the server's start cost. ``--only run,publish`` runs some.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
-AREAS = ("compile", "run", "publish", "cli", "server")
+AREAS = ("compile", "run", "scale", "publish", "cli", "server")
 os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")  # no telemetry calls from Ploomber
 NOTES: list[str] = []  # peers that could not be measured here
 
@@ -123,6 +123,30 @@ def bench_run(repeat: int, gigabytes: float, log: list[str]) -> list[Row]:
     for label, speed in speeds.items():
         rows.append(Row("run", f"pass a {gigabytes:g} GB numpy array, {label}", speed,
                         target="≥ 1 GB/s", unit="GB/s"))  # fmt: skip
+    return rows
+
+
+def bench_scale(repeat: int, sizes: list[int], log: list[str]) -> list[Row]:
+    import bench_scale
+
+    def run() -> list[dict]:
+        base = os.environ.get("BENCH_TMP", "/work" if os.path.isdir("/work") else None)
+        with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=base) as tmp:
+            rows = bench_scale.measure(Path(tmp), sizes, repeat)
+        for row in rows:
+            theirs = f"  papermill {row['papermill']:.2f} s" if "papermill" in row else ""
+            print(f"{row['name']:<34} {row['ours']:.3f} s{theirs}")
+        mine, pm = bench_scale.per_step(rows)
+        print(f"per extra step: jupyter mlops {mine * 1000:.0f} ms, papermill {pm * 1000:.0f} ms")
+        return rows
+
+    found = captured(log, "bench_scale.py", run)
+    peer = "papermill, one kernel"
+    rows = [Row("scale", f"{r['name']} (fresh run)" if "papermill" in r else r["name"], r["ours"],
+                peer if "papermill" in r else "", r.get("papermill"))
+            for r in found]  # fmt: skip
+    mine, pm = bench_scale.per_step(found)
+    rows.append(Row("scale", "cost of one more step (slope over the chains)", mine, peer, pm))
     return rows
 
 
@@ -293,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_compile(repeat, log)
     if "run" in only:
         rows += bench_run(repeat, 1.0 if args.full else 0.25, log)
+    if "scale" in only:
+        rows += bench_scale(repeat, [10, 50, 200] if args.full else [10, 50], log)
     if "publish" in only:
         rows += bench_publish(repeat, log)
     if "cli" in only:
