@@ -1,13 +1,14 @@
 # jupyter-mlops: the two commands a new user needs (see README.md).
 #   make lab   - virtual environment, install, JupyterLab on 127.0.0.1 in examples/
 #   make test  - install everything the tests need and run them all
+#   make bench - every benchmark, one table, written to docs/benchmarks.md
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: lab test install lint pytest ui-tests clean
+.PHONY: lab test install lint pytest ui-tests bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ ui-tests:
 	MLOPS_PYTHON_BIN=$(BIN) bash ui-tests/run.sh
 
 test: install lint pytest ui-tests
+
+# every benchmark, one table (quick mode, < 5 min); writes docs/benchmarks.md
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf jupyter_mlops/labextension labextension/lib labextension/node_modules ui-tests/node_modules

@@ -107,10 +107,9 @@ def ours(*args: str) -> list[str]:
     return [sys.executable, "-m", "jupyter_mlops.cli.app", *args]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    opts = parser.parse_args()
+def measure(repeat: int) -> list[tuple[str, float, float, float]]:
+    """(command, ours, plain MLflow, target) in seconds: medians of ``repeat`` processes."""
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
         (work / "train.ipynb").write_text(json.dumps(NOTEBOOK))
@@ -138,14 +137,22 @@ def main() -> None:
             "publish via MLflow": (ours("publish", "latest", "--name", "bench"), 0, 0.0),
         }
         extra = {"publish via MLflow": {"JUPYTER_MLOPS_PUBLISH_VIA_MLFLOW": "1"}}
-        print(f"{'command':<20}{'jupyter mlops':>14}{'plain MLflow':>14}{'ratio':>8}{'target':>8}")
         for name, (cmd, code, target) in cases.items():
-            mine = [timed(cmd, work, code, **extra.get(name, {})) for _ in range(opts.repeat)]
+            mine = [timed(cmd, work, code, **extra.get(name, {})) for _ in range(repeat)]
             plain_cmd = [sys.executable, "-c", prelude + PLAIN[name.split(" via")[0]]]
-            theirs = [timed(plain_cmd, work) for _ in range(opts.repeat)]
-            a, b = statistics.median(mine), statistics.median(theirs)
-            goal = f"{target:>7.1f}s" if target else f"{'-':>8}"
-            print(f"{name:<20}{a:>13.2f}s{b:>13.2f}s{a / b:>8.2f}{goal}")
+            theirs = [timed(plain_cmd, work) for _ in range(repeat)]
+            rows.append((name, statistics.median(mine), statistics.median(theirs), target))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    opts = parser.parse_args()
+    print(f"{'command':<20}{'jupyter mlops':>14}{'plain MLflow':>14}{'ratio':>8}{'target':>8}")
+    for name, a, b, target in measure(opts.repeat):
+        goal = f"{target:>7.1f}s" if target else f"{'-':>8}"
+        print(f"{name:<20}{a:>13.2f}s{b:>13.2f}s{a / b:>8.2f}{goal}")
 
 
 if __name__ == "__main__":

@@ -168,11 +168,13 @@ def server_round_trip(root: Path, nb: dict, repeat: int) -> float:
         server.wait(10)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Print the figures; return them in seconds (``cli``, ``api``, ``python``, ...)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--server", action="store_true", help="also POST to a real server")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    found: dict[str, float] = {}
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.ipynb"
@@ -194,14 +196,19 @@ def main() -> None:
         print(f"python -c pass:         {base * 1000:7.1f} ms")
         print(f"CLI compile (subprocess): {cli * 1000:7.1f} ms")
         print(f"API compile_notebook:   {api * 1000:7.1f} ms")
+        found.update(python=base, cli=cli, api=api, cells=len(nb["cells"]),
+                     steps=len(pipeline.steps))  # fmt: skip
         for cold in (True, False):
             wall_s, cpu_s = handler_work(Path(tmp), nb, args.repeat, cold)
             what = "no cell cached      " if cold else "one cell edited     "
             print(f"POST pipeline handler, {what}: {wall_s * 1000:7.1f} ms median "
                   f"({cpu_s * 1000:.1f} ms CPU)")  # fmt: skip
+            found["handler_cold" if cold else "handler_edit"] = wall_s
         if args.server:
             trip = server_round_trip(Path(tmp), nb, args.repeat)
             print(f"POST pipeline round trip (real server): {trip * 1000:7.1f} ms median")
+            found["round_trip"] = trip
+    return found
 
 
 if __name__ == "__main__":

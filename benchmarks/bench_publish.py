@@ -31,7 +31,6 @@ store = sys.argv[1]
 OURS = (
     SETUP
     + """
-rf.install_fake_store()
 rec = rf.make_record(__import__("pathlib").Path(store), clf, X, {"accuracy": 0.95})
 t = time.perf_counter()
 import jupyter_mlops
@@ -65,16 +64,22 @@ def run(code: str, store: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def measure(repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``repeat`` publishes and of as many plain MLflow log + register calls."""
     with tempfile.TemporaryDirectory() as tmp:
         store = str(Path(tmp) / "store")
         run(OURS, store)  # warm-up: creates the registry (one-time cost, reported below)
         run(PLAIN, store)
-        ours = [run(OURS, store)["seconds"] for _ in range(args.repeat)]
-        plain = [run(PLAIN, store)["seconds"] for _ in range(args.repeat)]
+        ours = [run(OURS, store)["seconds"] for _ in range(repeat)]
+        plain = [run(PLAIN, store)["seconds"] for _ in range(repeat)]
+    return ours, plain
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    ours, plain = measure(args.repeat)
     o, p = statistics.median(ours), statistics.median(plain)
     print(f"jupyter_mlops.publish (incl. fresh-process check): median {o:.2f} s  {ours}")
     print(f"mlflow log_model + register_model (defaults):      median {p:.2f} s  {plain}")

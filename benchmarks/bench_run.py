@@ -98,7 +98,8 @@ def mlops(*args: str) -> list[str]:
     return [sys.executable, "-m", "jupyter_mlops.cli.app", *args]
 
 
-def bench_pipeline(work: Path, repeat: int) -> None:
+def bench_pipeline(work: Path, repeat: int) -> dict[str, float]:
+    """Print and return the medians (seconds) of papermill and our runs (and Ploomber's)."""
     nb = work / "four.ipynb"
     four_step_notebook(nb)
     env = dict(
@@ -136,10 +137,14 @@ def bench_pipeline(work: Path, repeat: int) -> None:
     )
     ploomber = os.environ.get("PLOOMBER") or shutil.which("ploomber", path=str(BIN))
     ploomber = ploomber or shutil.which("ploomber")
+    results = {"papermill": med(pm), "fresh": med(fresh), "noop": med(noop),
+               "edit_last": med(edit_last), "isolate": isolate}  # fmt: skip
     if ploomber:
-        bench_ploomber(work / "ploomber", ploomber, med(pm), repeat)
+        found = bench_ploomber(work / "ploomber", ploomber, med(pm), repeat)
+        results.update({f"ploomber_{k}": v for k, v in found.items()})
     else:
         print("  Ploomber not installed (set PLOOMBER=/path/to/ploomber to compare)")
+    return results
 
 
 PLOOMBER_TASKS = {
@@ -186,7 +191,9 @@ def _ploomber_task(name: str, upstream: str | None, body: str, salt: str = "") -
     )
 
 
-def bench_ploomber(project: Path, ploomber: str, papermill_s: float, repeat: int) -> None:
+def bench_ploomber(
+    project: Path, ploomber: str, papermill_s: float, repeat: int
+) -> dict[str, float]:
     """The same 4 steps as a Ploomber project (scripts run as notebooks by papermill)."""
     fresh, noop, edit_last = [], [], []
     for i in range(repeat):
@@ -217,16 +224,21 @@ def bench_ploomber(project: Path, ploomber: str, papermill_s: float, repeat: int
     print(
         f"  Ploomber build, last task edit    {med(edit_last):6.2f} s   ({med(edit_last) / papermill_s:.2f}× papermill)"
     )
+    return {"fresh": med(fresh), "noop": med(noop), "edit_last": med(edit_last)}
 
 
-def bench_large(work: Path) -> None:
+def bench_large(work: Path, gigabytes: float = 1.0) -> dict[str, float]:
+    """Print and return the GB/s of passing a ``gigabytes`` numpy array between two steps."""
     nb_path = work / "large.ipynb"
+    n = int(gigabytes * 125_000_000)
+    speeds = {}
     write_notebook(
         nb_path,
         [
             cell("import numpy as np\nimport time", "setup"),
             cell(
-                "big = np.ones(125_000_000)  # 1 GB of float64\nt_made = time.time()", "step:make"
+                f"big = np.ones({n})  # {gigabytes:g} GB of float64\nt_made = time.time()",
+                "step:make",
             ),
             cell("t_used = time.time()\ntotal = float(big[::1000].sum())", "step:use"),
             cell("t_made\nt_used", "metrics"),
@@ -247,9 +259,11 @@ def bench_large(work: Path) -> None:
         metrics = json.loads(out.stdout)["metrics"]
         gap = metrics["t_used"] - metrics["t_made"]
         print(
-            f"  1 GB numpy array, {label:<11}: {gap:5.2f} s from end of producer code to consumer code"
-            f" = {1.0 / gap:5.2f} GB/s (target ≥ 1 GB/s)"
+            f"  {gigabytes:g} GB numpy array, {label:<11}: {gap:5.2f} s from end of producer code to consumer code"
+            f" = {gigabytes / gap:5.2f} GB/s (target ≥ 1 GB/s)"
         )
+        speeds[label] = gigabytes / gap
+    return speeds
 
 
 def main() -> None:

@@ -110,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
     headers = {"Authorization": f"token {TOKEN}"}
 
     async def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        request = HTTPRequest(base + path, method=method, headers=headers,
+        request = HTTPRequest(base + path, method=method, headers=headers, request_timeout=600,
                               body=json.dumps(body) if body is not None else None)  # fmt: skip
         response = await client.fetch(request, raise_error=False)
         return response.code, json.loads(response.body or b"{}")

@@ -197,3 +197,11 @@ class RegistryOperations:
         from .registry.catalog import history
 
         return history(self._registry_client(name), name)
+
+    def serving(self, ref: str, allow_pickle: bool = False) -> Any:
+        """The checked version ``ref`` (``NAME``, ``NAME@ALIAS``, ``NAME/VERSION``) to serve
+        (:class:`~jupyter_mlops.registry.serving.Served`): it exists in this registry and
+        the registry vouches for its model file."""
+        from .registry.serving import prepare
+
+        return prepare(ref, self.store, self.registry_uri, allow_pickle=allow_pickle)

@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_server_config_example_configures_the_extension() -> None:
     text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"Configuration \(`jupyter_server_config\.py`\):\s*```python\n(.*?)```",
+    blocks = re.findall(r"Configuration \(`jupyter_server_config\.py`\):\s*```python(?: check)?\n(.*?)```",
                         text, re.S)  # fmt: skip
     assert len(blocks) == 1, "the README's server configuration example is missing"
     c = Config()

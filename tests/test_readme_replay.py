@@ -1,9 +1,14 @@
-"""The README's commands, replayed as written on a fresh copy of the examples in a git repo.
+"""The README's blocks, replayed as written, in order, on a fresh copy of the examples in a git repo.
 
-From the repository root in the README's order (run, runs, show, info, publish with a
-must-beat gate on the first publish, run --publish, models, alias, history), then the reading
-commands from ``examples/``; then ``load_model`` in a real kernel started in ``examples/``
-finds the model published from the root, and plain MLflow finds it with ``info``'s line.
+Every fenced code block of the README is marked in its info string: ```` ```bash run ```` /
+```` ```python run ```` blocks are run here in order from the repository root (the tour: run,
+runs, show, publish with a must-beat gate on the first publish, load_model, serve + curl; then
+gc, info, run --publish, models, alias, history), ```` ```bash check ```` / ```` ```python check
+```` / ```` ```json check ```` blocks (``make lab``, the Python API sketch, the server config)
+cannot run here and are checked for syntax; ```` ```text ```` blocks are synopses. Then the
+reading commands run from ``examples/``, ``load_model`` in a real kernel started in
+``examples/`` finds the model published from the root, and plain MLflow finds it with
+``info``'s line.
 """
 
 from __future__ import annotations
@@ -19,21 +24,63 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[1]
 
 
-def readme_commands() -> list[list[str]]:
-    """Every ``jupyter mlops ...`` line of the README's bash blocks from "Run it headlessly" on."""
+FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.S | re.M)
+MODES = {"run", "check"}
+
+
+def readme_blocks() -> list[tuple[str, str, str]]:
+    """(language, mode, text) of every fenced block of the README, in order."""
     text = (REPO / "README.md").read_text()
-    text = text[text.index("## Run it headlessly") :]
+    blocks = []
+    for info, body in FENCE.findall(text):
+        language, _, mode = info.strip().partition(" ")
+        blocks.append((language, mode.strip(), body))
+    return blocks
+
+
+def is_commands(body: str) -> bool:
+    """A block of plain ``jupyter mlops`` lines (each run and checked on its own)."""
+    return all(
+        line.startswith("jupyter mlops ") and not any(c in line for c in "&$|\\")
+        for line in body.splitlines()
+        if line.strip()
+    )
+
+
+def readme_commands() -> list[list[str]]:
+    """Every ``jupyter mlops ...`` line of the README's runnable command blocks, in order."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.splitlines():
-            if line.startswith("jupyter mlops "):
-                commands.append(shlex.split(line, comments=True))
+    for language, mode, body in readme_blocks():
+        if (language, mode) == ("bash", "run") and is_commands(body):
+            commands += [shlex.split(line, comments=True) for line in body.splitlines() if line]
     return commands
+
+
+def test_every_readme_block_is_marked_and_checked() -> None:
+    """Blocks that cannot run here are marked ``check`` and are valid bash, Python or JSON."""
+    blocks = readme_blocks()
+    assert blocks, "no fenced blocks found"
+    for language, mode, body in blocks:
+        if language == "text":
+            continue
+        assert mode in MODES, f"README block not marked run/check: {language} {body[:60]!r}"
+        assert language in ("bash", "python", "json"), language
+        if language == "bash":
+            done = subprocess.run(["bash", "-n"], input=body, capture_output=True, text=True)
+            assert done.returncode == 0, (body, done.stderr)
+        elif language == "python":
+            compile(body, "README.md", "exec")
+        else:
+            try:
+                json.loads(body)
+            except json.JSONDecodeError:
+                json.loads("{" + body + "}")  # a fragment of a notebook's JSON
+    runnable = [(lang, body) for lang, mode, body in blocks if mode == "run"]
+    assert any("jupyter mlops serve" in body and "curl" in body for _, body in runnable)
+    assert ("bash", "check") in {(lang, mode) for lang, mode, body in blocks if "make lab" in body}
 
 
 def env() -> dict[str, str]:
@@ -94,6 +141,43 @@ def expect(args: list[str], done: subprocess.CompletedProcess, root: Path) -> No
         raise AssertionError(f"no expectation for {args}")
 
 
+@pytest.mark.slow
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shell_block(body: str, root: Path) -> list:
+    """Run a README shell block (the serve + curl one) with bash -e on a free port, in its
+    own process group (stopped afterwards whatever happens); the predictions it printed."""
+    import contextlib
+    import signal
+    import tempfile
+
+    port = str(free_port())
+    script = body.replace(":5001", f":{port}").replace("--port 5001", f"--port {port}")
+    environment = env()
+    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment["PATH"]])
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        # files, not pipes: the server left in the background must not hold our reads open
+        proc = subprocess.Popen(["bash", "-e", "-c", script], cwd=root, env=environment,
+                                stdout=out_file, stderr=err_file, start_new_session=True)  # fmt: skip
+        try:
+            proc.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+    assert proc.returncode == 0, err
+    assert "serving models:/wine/1 (@champion) from sqlite:///" in err, err
+    return json.loads(out[out.index('{"predictions"') :])["predictions"]
+
+
 def test_readme_commands_work_as_written(tmp_path):
     root = tmp_path / "project"
     shutil.copytree(REPO / "examples", root / "examples")
@@ -101,10 +185,28 @@ def test_readme_commands_work_as_written(tmp_path):
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     commands = readme_commands()
     assert [c[2] for c in commands] == [
-        "run", "runs", "show", "gc", "gc", "info", "publish", "run", "models", "alias", "history",
+        "run", "runs", "show", "publish", "gc", "gc", "info", "run", "models", "alias", "history",
     ]  # fmt: skip
-    for args in commands:
-        expect(args, mlops(args, root), root)
+    ran = []
+    for language, mode, body in readme_blocks():
+        if mode != "run":
+            continue
+        if language == "bash" and is_commands(body):
+            for line in filter(None, body.splitlines()):
+                args = shlex.split(line, comments=True)
+                expect(args, mlops(args, root), root)
+                ran.append(args[2])
+        elif language == "python":  # the tour's load_model, from the project root
+            done = subprocess.run([sys.executable, "-c", body], cwd=root, env=env(),
+                                  capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert re.fullmatch(r"Pipeline \[[012](?: [012]){4}\]\n", done.stdout), done.stdout
+            ran.append("load_model")
+        else:
+            predictions = shell_block(body, root)
+            assert len(predictions) == 5 and set(predictions) <= {0, 1, 2}, predictions
+            ran.append("serve")
+    assert ran[3:6] == ["publish", "load_model", "serve"], ran  # the tour, in order
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert ".mlops" not in status and "examples/wine_classifier.ipynb" in status

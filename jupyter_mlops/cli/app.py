@@ -54,6 +54,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyter_mlops.cli.registry_cmd.HistoryApp",
         "Show every publish and alias move of a model.",
     ),
+    "serve": (
+        "jupyter_mlops.cli.serve_cmd.ServeApp",
+        "Serve a published version over HTTP with MLflow's model server.",
+    ),
 }
 
 
