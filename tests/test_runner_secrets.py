@@ -25,7 +25,8 @@ def secret_notebook(tmp_path: Path) -> Path:
             code("from sklearn.linear_model import LogisticRegression", "imports"),
             code(
                 "X = [[0.0], [1.0], [2.0], [3.0]]\ny = [0, 0, 1, 1]\n"
-                "print('using', token)\ntoken_length = len(token)",
+                "print('using', token)\ntoken_length = len(token)\n"
+                "import time\ntime.sleep(1.5)  # the live output relay reads the log meanwhile",
                 "step:load",
             ),
             code(
@@ -66,6 +67,11 @@ def test_a_secret_reaches_the_kernel_and_is_written_nowhere(
     outputs = [o.get("text", "") for c in cells for o in c.get("outputs", [])]
     assert "# Parameters\ntoken = '<secret>'" in sources  # the injected-parameters cell
     assert "using <secret>\n" in outputs  # what the step printed
+    from jupyter_mlops.runner.store import Store
+
+    with Store.open(store) as db:  # the live output relay saw the line while the step ran
+        live = [e for e in db.events(run.id) if e["kind"] == "output"]
+    assert any("using <secret>" in e["text"] for e in live), live
     published = mlops("publish", run.id, "--name", "secretive", "--store", str(store), "--json")
     assert published.returncode == 0, published.stderr
     key = store / "secret.key"

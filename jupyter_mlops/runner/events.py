@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .secrets import scrub_text
 from .store import Store
 
 OUTPUT_INTERVAL = 0.3  # seconds between two output events of a step
@@ -39,10 +41,13 @@ def error_line(error: Any) -> str | None:
 class EventRecorder:
     """Records a run's events in its store; forwards them to ``forward`` (may be None)."""
 
-    def __init__(self, store: Store, run_id: str, forward: Any = None) -> None:
+    def __init__(
+        self, store: Store, run_id: str, forward: Any = None, secrets: Iterable[Any] = ()
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.forward = forward
+        self.secrets = list(secrets)  # values shown as <secret> in output events
         self._logs: dict[str, tuple[Path, int, bytes]] = {}  # step -> (log, offset, partial)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -110,6 +115,8 @@ class EventRecorder:
             if not text:
                 return
             shown = text.decode("utf-8", errors="replace")
+            if self.secrets:  # the live log is scrubbed only when the step ends
+                shown = scrub_text(shown, self.secrets)
             if len(shown) > OUTPUT_MAX:
                 more = len(shown) - OUTPUT_MAX
                 shown = shown[:OUTPUT_MAX] + f"\n… ({more} more characters in the step log)\n"

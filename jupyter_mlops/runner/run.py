@@ -257,7 +257,9 @@ def _execute(
     """Schedule the run's steps and record how it ended; returns the final status.
 
     Every state change and the steps' output are appended to the store's event log."""
-    recorder = EventRecorder(db, run_id, on_event)
+    hidden = secret_names(pipeline.parameters)
+    secrets = [v for k, v in resolved.items() if k in hidden]
+    recorder = EventRecorder(db, run_id, on_event, secrets)
     events: Event = recorder
     started = time.monotonic()
     status = "failed"

@@ -94,6 +94,8 @@ class Scheduler:
         self._ipc_dir = tempfile.mkdtemp(prefix="jupyter-mlops-")
         self._retiring: list[KernelSlot] = []
         self._prewarmed = False
+        self._loops: set[Any] = set()  # worker threads' event loops, closed at the end
+        self._loops_lock = threading.Lock()
         hidden = secret_names(pipeline.parameters)
         self.secrets = {k: v for k, v in parameters.items() if k in hidden}
         self._key_parameters = key_parameters(parameters, self.secrets, store.root)
@@ -211,6 +213,7 @@ class Scheduler:
                     scrub_files(self.run_dir.glob("*.log"), self.secrets.values())
                 self._store_deferred_cache()
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
+                self._close_loops()
 
     def request_cancel(self) -> None:
         """Ask the run to stop (safe from a signal handler: it only sets a flag)."""
@@ -256,7 +259,7 @@ class Scheduler:
                 continue
             pending.remove(name)
             self._prewarm(len(pending))
-            futures[pool.submit(self._execute, step, slot, inputs)] = name
+            futures[pool.submit(self._in_worker, self._execute, step, slot, inputs)] = name
             progressed = True
         return progressed
 
@@ -335,9 +338,29 @@ class Scheduler:
         for _ in range(max(0, wanted)):
             self._start_in_background(self._new_slot())
 
-    @staticmethod
-    def _start_in_background(slot: KernelSlot) -> None:
-        threading.Thread(target=_start_quietly, args=(slot,), daemon=True).start()
+    def _start_in_background(self, slot: KernelSlot) -> None:
+        threading.Thread(target=self._in_worker, args=(_start_quietly, slot), daemon=True).start()
+
+    def _in_worker(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in a worker thread, remembering the thread's event loop (the kernel
+        clients run on it) so that :meth:`_close_loops` closes it when the run ends."""
+        from jupyter_core.utils import ensure_event_loop
+
+        try:
+            return fn(*args)
+        finally:
+            with self._loops_lock:
+                self._loops.add(ensure_event_loop())
+
+    def _close_loops(self) -> None:
+        """Close the worker threads' event loops (left to the garbage collector, one could
+        be finalized after its own sockets at exit and print a traceback)."""
+        with self._loops_lock:
+            loops, self._loops = self._loops, set()
+        for loop in loops:
+            if not loop.is_running() and not loop.is_closed():
+                with contextlib.suppress(Exception):
+                    loop.close()
 
     def _execute(
         self, step: Step, slot: KernelSlot, inputs: dict[str, dict[str, Any]]
