@@ -242,3 +242,33 @@ def test_an_interrupted_fast_publish_removes_its_files(tmp_path, tmp_path_factor
             proc.kill()
     assert sorted(p.name for p in (store / "models").iterdir()) == before
     assert sorted(p.name for p in (store / "models" / "models").iterdir()) == before_models
+
+
+def test_a_registry_changed_under_the_publish_is_one_clear_error(tmp_path, tmp_path_factory):
+    """The schema revision checked before the publish is checked again in the write's
+    transaction: a registry migrated meanwhile gets one line naming it, and nothing."""
+    import jupyter_mlops.registry.fastpublish as fastpublish
+    from jupyter_mlops.registry.client import RegistryError
+
+    store, record = _ready_store(tmp_path, "s", tmp_path_factory.getbasetemp() / "tpl")
+    db_file = store / "registry.db"
+    original = fastpublish.experiment
+
+    def checked_then_migrated(uri):
+        found = original(uri)
+        db = sqlite3.connect(db_file)
+        db.execute("UPDATE alembic_version SET version_num = 'from-the-future'")
+        db.commit()
+        db.close()
+        return found
+
+    fastpublish.experiment = checked_then_migrated
+    try:
+        with pytest.raises(RegistryError, match="cannot write to the registry .*registry.db"):
+            _service(store).publish(record["id"], "k")
+    finally:
+        fastpublish.experiment = original
+    db = sqlite3.connect(db_file)
+    assert db.execute("SELECT COUNT(*) FROM model_versions WHERE name = 'k'").fetchone()[0] == 0
+    db.close()
+    assert not list((store / "models" / "models").glob("*/MODEL_CARD.md"))[1:]  # init's only

@@ -194,11 +194,21 @@ class Writer:
         card: Any,
     ) -> dict[str, Any]:
         """Insert everything; ``card(version_number) -> str`` renders the description.
-        Returns ``{"version": N, "moves": [...]}``."""
-        with _writable(self.uri) as db:
-            self._run(db, run)
-            self._logged(db, logged, run)
-            return self._version(db, version, run, logged, aliases, card)
+        Returns ``{"version": N, "moves": [...]}``. A database error (or a schema revision
+        changed since the check) is a :class:`RegistryError` naming the registry; nothing is
+        written then."""
+        from .client import RegistryError
+
+        try:
+            with _writable(self.uri) as db:
+                self._run(db, run)
+                self._logged(db, logged, run)
+                return self._version(db, version, run, logged, aliases, card)
+        except (Unavailable, sqlite3.Error) as exc:
+            raise RegistryError(
+                f"cannot write to the registry {self.uri}: {exc}; no version was created "
+                "(publish again, or set JUPYTER_MLOPS_PUBLISH_VIA_MLFLOW=1 to go through MLflow)"
+            ) from None
 
     def _run(self, db: sqlite3.Connection, run: dict[str, Any]) -> None:
         rid = run["id"]
