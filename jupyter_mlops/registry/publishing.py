@@ -236,15 +236,9 @@ def _publish_fast(record, tmp, native, checker, uri, experiment, name, descripti
     run_dir = fastpublish.local_path(ids["run_artifacts"])
     model_target = fastpublish.local_path(ids["model_artifacts"])
     try:
-        for step in (record.get("steps") or {}).values():
-            nb = step.get("notebook")
-            if nb and Path(nb).is_file():
-                (run_dir / "steps").mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(nb, run_dir / "steps" / Path(nb).name)
-        report = record.get("report")
-        if report and Path(report).is_file():
-            run_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(report, run_dir / Path(report).name)
+        for file, folder in _run_files(record):
+            (run_dir / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, run_dir / folder / Path(file).name)
         check = _answer(checker)
         fastpublish.copy_tree(model_dir, model_target)
         _pause("uploaded")
@@ -431,13 +425,19 @@ def _start_mlflow_run(client, uri, record, name, git, metrics) -> tuple[str, Any
 def _log_run_files(client: Any, run_id: str, record: dict[str, Any]) -> None:
     """Executed step notebooks under ``steps/`` and the HTML report."""
     with mlflow_errors():
-        for step in (record.get("steps") or {}).values():
-            nb = step.get("notebook")
-            if nb and Path(nb).is_file():
-                client.log_artifact(run_id, nb, "steps")
-        report = record.get("report")
-        if report and Path(report).is_file():
-            client.log_artifact(run_id, report)
+        for file, folder in _run_files(record):
+            client.log_artifact(run_id, file, folder or None)
+
+
+def _run_files(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(file, artifact folder)`` of the run's files kept with its MLflow run: the executed
+    step notebooks (``steps``) and the HTML report (top level)."""
+    files = [(step["notebook"], "steps") for step in (record.get("steps") or {}).values()
+             if step.get("notebook") and Path(step["notebook"]).is_file()]  # fmt: skip
+    report = record.get("report")
+    if report and Path(report).is_file():
+        files.append((report, ""))
+    return files
 
 
 @contextmanager
