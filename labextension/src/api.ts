@@ -127,6 +127,56 @@ export interface ICompileResult {
   publish_defaults: IPublishOptions | null;
 }
 
+/** How `POST /mlops/api/split` cuts the notebook into steps. */
+export type SplitBy = 'auto' | 'h2' | 'h1';
+
+/**
+ * A step of a proposed split.
+ */
+export interface ISplitStep {
+  name: string;
+  heading: string | null;
+  cells: number[];
+  depends_on: string[];
+}
+
+/**
+ * The answer of `POST /mlops/api/split`: the full proposed tag list of every
+ * cell, and the pipeline compiled with those tags.
+ */
+export interface ISplitResult {
+  /** What was used (`auto` resolved). */
+  by: string;
+  cells: { index: number; tags: string[] }[];
+  steps: ISplitStep[];
+  pipeline: IPipeline | null;
+  warnings: IProblem[];
+  message: string;
+}
+
+/**
+ * The first difference `POST /mlops/api/verify` found.
+ */
+export interface IVerifyDifference {
+  variable: string;
+  step: string;
+  notebook_value: string;
+  pipeline_value: string;
+  cause: string;
+  fix: string;
+}
+
+/**
+ * The answer of `POST /mlops/api/verify` (also when the results differ).
+ */
+export interface IVerifyResult {
+  equal: boolean;
+  message: string;
+  difference: IVerifyDifference | null;
+  compared?: { variables: number; steps: number; metrics: number };
+  seconds?: { notebook: number; pipeline: number; wall: number };
+}
+
 export type RunStatus =
   'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -360,6 +410,34 @@ export class MlopsClient {
     return Private.compileResult(
       await this._call<any>('pipeline', json('POST', { path, content }))
     );
+  }
+
+  /**
+   * `POST /mlops/api/split`: propose step tags for the notebook (as in the
+   * editor when `content` is given); never writes the notebook.
+   */
+  split(
+    path: string,
+    by: SplitBy = 'auto',
+    content: unknown = null
+  ): Promise<ISplitResult> {
+    const body: { [key: string]: unknown } = { path, by };
+    if (content) {
+      body.content = content;
+    }
+    return this._call('split', json('POST', body));
+  }
+
+  /**
+   * `POST /mlops/api/verify`: run the saved notebook and its pipeline and
+   * compare what they compute.
+   */
+  verify(
+    path: string,
+    parameters: { [name: string]: unknown } = {},
+    tolerance: number | null = null
+  ): Promise<IVerifyResult> {
+    return this._call('verify', json('POST', { path, parameters, tolerance }));
   }
 
   /** `POST /mlops/api/runs` → the run record (queued or running). */

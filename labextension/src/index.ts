@@ -15,6 +15,7 @@ import { cellsPlugin } from './cells/plugin';
 import { RUNS_DRIVE, RunsDrive } from './drive';
 import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
+import { INotebookCells } from './models/proposal';
 import { IMlopsModel } from './tokens';
 import { MlopsPanel, PANEL_ID } from './widgets/panel';
 import { toFormData, validateParameters } from './widgets/parameters';
@@ -25,11 +26,14 @@ export { MlopsModel } from './model';
 export { PipelineModel } from './models/pipeline';
 export { RunsModel } from './models/runs';
 export { RegistryModel } from './models/registry';
+export { ProposalModel } from './models/proposal';
+export { VerifyModel } from './models/verify';
 
 namespace CommandIDs {
   export const openPanel = 'jupyter-mlops:open-panel';
   export const refresh = 'jupyter-mlops:refresh';
   export const run = 'jupyter-mlops:run';
+  export const verify = 'jupyter-mlops:verify';
 }
 
 /**
@@ -182,6 +186,78 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       );
     };
 
+    const verify = async () => {
+      const notebook = followed;
+      const path = model.pipeline.path;
+      if (!path) {
+        return;
+      }
+      const schema = model.pipeline.result?.parameters_schema;
+      if (schema) {
+        const errors = validateParameters(
+          schema,
+          toFormData(schema, model.pipeline.values),
+          trans
+        );
+        if (Object.keys(errors).length) {
+          model.runs.reportError(Object.values(errors).join('; '));
+          return;
+        }
+      }
+      // The server verifies the saved notebook.
+      if (
+        notebook &&
+        settings.saveBeforeRun &&
+        notebook.context.path === path &&
+        notebook.context.model.dirty
+      ) {
+        await notebook.context.save();
+      }
+      await model.verify.verify(model.pipeline.changedValues);
+    };
+
+    /** The followed notebook's cell tags, written through its model (undoable). */
+    const cellsOf = (notebook: NotebookPanel): INotebookCells => ({
+      read: () => {
+        const cells = notebook.content.model?.cells;
+        const out = [];
+        for (let i = 0; cells && i < cells.length; i++) {
+          const cell = cells.get(i);
+          const tags = cell.getMetadata('tags');
+          out.push({
+            id: cell.id,
+            tags: Array.isArray(tags) ? [...(tags as string[])] : null
+          });
+        }
+        return out;
+      },
+      write: changes => {
+        const notebookModel = notebook.content.model;
+        if (!notebookModel || !changes.length) {
+          return;
+        }
+        const byId = new Map(changes.map(c => [c.id, c.tags]));
+        notebookModel.sharedModel.transact(() => {
+          const cells = notebookModel.cells;
+          for (let i = 0; i < cells.length; i++) {
+            const cell = cells.get(i);
+            if (!byId.has(cell.id)) {
+              continue;
+            }
+            const tags = byId.get(cell.id);
+            if (tags) {
+              cell.setMetadata('tags', tags);
+            } else {
+              cell.deleteMetadata('tags');
+            }
+          }
+        });
+        if (model.pipeline.path === notebook.context.path) {
+          model.pipeline.schedule(0);
+        }
+      }
+    });
+
     const savePublishDefaults = (options: IPublishOptions) => {
       const notebook = followed;
       if (!notebook?.model) {
@@ -200,6 +276,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         selectCell,
         openStepNotebook: (runId, step) => void openStepNotebook(runId, step),
         run,
+        verify,
         savePublishDefaults
       },
       historyMetrics: () => settings.historyMetrics,
@@ -240,11 +317,28 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(CommandIDs.verify, {
+      label: trans.__('Verify the Notebook Pipeline'),
+      caption: trans.__(
+        'Check that the pipeline computes what the notebook computes (MLOps)'
+      ),
+      isEnabled: () =>
+        model.pipeline.path !== null && model.verify.status !== 'loading',
+      execute: async () => {
+        app.shell.activateById(panel.id);
+        try {
+          await verify();
+        } catch {
+          // Shown in the panel.
+        }
+      }
+    });
     if (palette) {
       for (const command of [
         CommandIDs.openPanel,
         CommandIDs.refresh,
-        CommandIDs.run
+        CommandIDs.run,
+        CommandIDs.verify
       ]) {
         palette.addItem({ command, category: 'MLOps' });
       }
@@ -305,8 +399,10 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         });
       }
       const context = notebook.context;
-      model.setNotebook(context.path, () =>
-        context.isReady ? context.model.toJSON() : null
+      model.setNotebook(
+        context.path,
+        () => (context.isReady ? context.model.toJSON() : null),
+        cellsOf(notebook)
       );
     };
     tracker.currentChanged.connect((_, notebook) => follow(notebook));

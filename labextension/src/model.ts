@@ -3,8 +3,10 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { IServerInfo, MlopsClient } from './api';
 import { PipelineModel } from './models/pipeline';
+import { INotebookCells, ProposalModel } from './models/proposal';
 import { RegistryModel } from './models/registry';
 import { RunsModel } from './models/runs';
+import { VerifyModel } from './models/verify';
 import { FetchStatus, IMlopsModel } from './tokens';
 
 /**
@@ -18,12 +20,16 @@ export class MlopsModel implements IMlopsModel {
     this.pipeline = new PipelineModel(this.client);
     this.runs = new RunsModel(this.client, options.events ?? null);
     this.registry = new RegistryModel(this.client);
+    this.proposal = new ProposalModel(this.client);
+    this.verify = new VerifyModel(this.client);
   }
 
   readonly client: MlopsClient;
   readonly pipeline: PipelineModel;
   readonly runs: RunsModel;
   readonly registry: RegistryModel;
+  readonly proposal: ProposalModel;
+  readonly verify: VerifyModel;
 
   get info(): IServerInfo | null {
     return this._info;
@@ -64,9 +70,15 @@ export class MlopsModel implements IMlopsModel {
     this._infoChanged.emit();
   }
 
-  setNotebook(path: string | null, content: (() => unknown) | null = null) {
+  setNotebook(
+    path: string | null,
+    content: (() => unknown) | null = null,
+    cells: INotebookCells | null = null
+  ) {
     this.pipeline.setNotebook(path, content);
     this.runs.setPath(path);
+    this.proposal.setNotebook(path, content, cells);
+    this.verify.setPath(path);
   }
 
   private _info: IServerInfo | null = null;

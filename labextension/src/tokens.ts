@@ -3,8 +3,10 @@ import { ISignal } from '@lumino/signaling';
 
 import { IServerInfo, MlopsClient } from './api';
 import type { PipelineModel } from './models/pipeline';
+import type { INotebookCells, ProposalModel } from './models/proposal';
 import type { RegistryModel } from './models/registry';
 import type { RunsModel } from './models/runs';
+import type { VerifyModel } from './models/verify';
 
 /**
  * The state of a value fetched from the server.
@@ -35,12 +37,21 @@ export interface IMlopsModel {
   readonly runs: RunsModel;
   /** Registered models, publishing, aliases. */
   readonly registry: RegistryModel;
+  /** Proposed step tags for the notebook followed (accept, undo). */
+  readonly proposal: ProposalModel;
+  /** Whether the pipeline computes what the notebook computes. */
+  readonly verify: VerifyModel;
   /** The path of the notebook followed. */
   readonly notebookPath: string | null;
   /**
-   * Follow a notebook (or none); `content` gives its JSON as in the editor.
+   * Follow a notebook (or none); `content` gives its JSON as in the editor,
+   * `cells` reads and writes its cells' tags.
    */
-  setNotebook(path: string | null, content?: (() => unknown) | null): void;
+  setNotebook(
+    path: string | null,
+    content?: (() => unknown) | null,
+    cells?: INotebookCells | null
+  ): void;
 }
 
 /**

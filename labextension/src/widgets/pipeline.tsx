@@ -13,6 +13,7 @@ import {
   useSignals
 } from './common';
 import { DagView } from './dag';
+import { ProposalView } from './propose';
 
 /**
  * What the panel asks of the application (kept out of the models).
@@ -57,7 +58,7 @@ function PipelineView(props: {
 }): JSX.Element {
   const { model, actions, trans } = props;
   const pipelineModel = model.pipeline;
-  useSignals(pipelineModel.changed, model.runs.changed);
+  useSignals(pipelineModel.changed, model.runs.changed, model.proposal.changed);
   const { path, status, error, result } = pipelineModel;
   const run = model.runs.current;
   const pipeline = result?.pipeline ?? null;
@@ -107,6 +108,8 @@ function PipelineView(props: {
   const untagged =
     pipeline?.steps.length === 1 && pipeline.steps[0].name === 'main';
   const highlighted = pipelineModel.selectedStep ?? pipelineModel.activeStep;
+  // A proposed split is drawn instead of the compiled pipeline.
+  const proposing = model.proposal.result !== null;
 
   return (
     <div className="jp-mlops-pipeline-body" data-status={status}>
@@ -128,7 +131,13 @@ function PipelineView(props: {
           )}
         </div>
       ) : null}
-      {pipeline && pipeline.steps.length ? (
+      <ProposalView
+        model={model}
+        offer={untagged || pipeline?.steps.length === 0}
+        trans={trans}
+        onSelectCell={actions.selectCell}
+      />
+      {!proposing && pipeline && pipeline.steps.length ? (
         <DagView
           pipeline={pipeline}
           states={run?.steps ?? null}
@@ -137,7 +146,7 @@ function PipelineView(props: {
           onSelect={selectStep}
         />
       ) : null}
-      {pipeline ? (
+      {!proposing && pipeline ? (
         <ol className="jp-mlops-steps" aria-label={trans.__('Steps')}>
           {pipeline.steps.map(step => (
             <StepItem

@@ -12,11 +12,12 @@ import {
   useSignals
 } from './common';
 import { IPublishActions, PublishControls } from './publish';
+import { IVerifyActions, VerifyControls } from './verify';
 
 /**
  * What the Run section asks of the application.
  */
-export interface IRunActions extends IPublishActions {
+export interface IRunActions extends IPublishActions, IVerifyActions {
   /** Save the notebook (per setting) and start a run with the form values. */
   run(): Promise<void>;
 }
@@ -103,6 +104,12 @@ function RunView(props: {
           {trans.__('Cancel')}
         </button>
       </div>
+      <VerifyControls
+        model={model}
+        actions={actions}
+        enabled={model.pipeline.path !== null && compiled}
+        trans={trans}
+      />
       <ErrorLine className="jp-mlops-run-error" message={model.runs.error} />
       {run ? (
         <div
