@@ -41,19 +41,22 @@ function code(source: string, ...tags: string[]) {
  * cell; one unrelated tag that every change must keep.
  */
 function sectionsNotebook(): string {
-  return notebook([
-    markdown('# Counter', 'intro'),
-    code('import statistics'),
-    code('n = 4', 'parameters'),
-    markdown('## Load data'),
-    code('data = list(range(1, n + 1))\nlst = [1, 2]'),
-    markdown('## Transform'),
-    code('lst.append(3)\ndoubled = [x * 2 for x in data]'),
-    markdown('## Report'),
-    code(
-      'total = sum(doubled) + sum(lst)\nmean = statistics.mean(doubled)\nprint("total", total, "mean", mean)'
-    )
-  ]);
+  return notebook(
+    [
+      markdown('# Counter', 'intro'),
+      code('import statistics'),
+      code('n = 4', 'parameters'),
+      markdown('## Load data'),
+      code('data = list(range(1, n + 1))\nlst = [1, 2]'),
+      markdown('## Transform'),
+      code('lst.append(3)\ndoubled = [x * 2 for x in data]'),
+      markdown('## Report'),
+      code(
+        'total = sum(doubled) + sum(lst)\nmean = statistics.mean(doubled)\nprint("total", total, "mean", mean)'
+      )
+    ],
+    { language_info: { name: 'python' } }
+  );
 }
 
 const STEPS = ['load-data', 'transform', 'report'];
@@ -69,6 +72,24 @@ async function openPanel(page: Page): Promise<Locator> {
   const panel = page.locator(`[id="${PANEL_ID}"]`);
   await expect(panel).toBeVisible();
   return panel;
+}
+
+/**
+ * Open a notebook without starting a kernel in the browser (runs and
+ * verifications start their own on the server): nothing changes the document
+ * behind the test's back, and the machine has one kernel less to start.
+ */
+async function openWithoutKernel(page: Page, file: string) {
+  await page.evaluate(async path => {
+    await (window as any).jupyterapp.commands.execute('docmanager:open', {
+      path,
+      factory: 'Notebook',
+      kernelPreference: { shouldStart: false, shouldReuse: false }
+    });
+  }, file);
+  const name = path.basename(file);
+  expect(await page.notebook.isOpen(name)).toBe(true);
+  await page.notebook.activate(name);
 }
 
 /** Every cell's tags in the open notebook (`null`: no tags key), unsaved edits included. */
@@ -133,10 +154,12 @@ test.describe('Propose steps and Verify (real server)', () => {
     await page.setViewportSize({ width: 1400, height: 1200 });
     const file = `${tmpPath}/sections.ipynb`;
     await page.contents.uploadContent(sectionsNotebook(), 'text', file);
-    expect(await page.notebook.openByPath(file)).toBe(true);
-    await page.notebook.activate('sections.ipynb');
+    await openWithoutKernel(page, file);
+    // Saved as JupyterLab writes it (cell ids): not dirty before the proposal.
+    await page.notebook.save();
     const panel = await openPanel(page);
     await expect(panel.locator('.jp-mlops-pipeline-notebook')).toHaveText(file);
+    expect(await isDirty(page)).toBe(false);
 
     // No step tags: one `main` step, and the offer to propose steps.
     await expect(
@@ -155,8 +178,12 @@ test.describe('Propose steps and Verify (real server)', () => {
       null
     ]);
 
-    // Propose (H2 sections): the proposed DAG, its steps, nothing written yet.
+    // Propose by H2 sections: the proposed DAG, its steps, nothing written yet.
+    await panel.locator('.jp-mlops-propose-by-select select').selectOption('h2');
     const proposal = await propose(panel);
+    await expect(proposal.locator('.jp-mlops-proposal-message')).toContainText(
+      'H2'
+    );
     await expect(
       proposal.locator(
         '.jp-mlops-dag-edge[data-from="load-data"][data-to="transform"]'
@@ -250,16 +277,18 @@ test.describe('Propose steps and Verify (real server)', () => {
     // Unseeded randomness: the notebook and the pipeline draw different values.
     const file = `${tmpPath}/random.ipynb`;
     await page.contents.uploadContent(
-      notebook([
-        code('import random', 'setup'),
-        code('value = random.random()', 'step:draw'),
-        code('doubled = value * 2', 'step:double')
-      ]),
+      notebook(
+        [
+          code('import random', 'setup'),
+          code('value = random.random()', 'step:draw'),
+          code('doubled = value * 2', 'step:double')
+        ],
+        { language_info: { name: 'python' } }
+      ),
       'text',
       file
     );
-    expect(await page.notebook.openByPath(file)).toBe(true);
-    await page.notebook.activate('random.ipynb');
+    await openWithoutKernel(page, file);
     const panel = await openPanel(page);
     await expect(panel.locator('.jp-mlops-pipeline-notebook')).toHaveText(file);
     // Tagged: no offer to propose steps.

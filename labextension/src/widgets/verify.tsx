@@ -82,6 +82,11 @@ function VerifyOutcome(props: {
   const { result, trans } = props;
   const diff = result.difference;
   const seconds = result.seconds;
+  // The server's line starts with "equal:" / "differs:": said once, in bold.
+  const message = (result.message ?? '').replace(
+    /^(equal|differs)\s*:\s*/i,
+    ''
+  );
   return (
     <div
       className={`jp-mlops-verify-result ${result.equal ? 'jp-mod-equal' : 'jp-mlops-error jp-mod-differs'}`}
@@ -92,7 +97,7 @@ function VerifyOutcome(props: {
         <strong>
           {result.equal ? trans.__('equal') : trans.__('differs')}
         </strong>
-        {result.message ? ` · ${result.message}` : ''}
+        {message ? `: ${message}` : ''}
       </div>
       {diff ? (
         <dl className="jp-mlops-verify-difference">
