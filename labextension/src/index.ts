@@ -200,7 +200,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
           trans
         );
         if (Object.keys(errors).length) {
-          model.runs.reportError(Object.values(errors).join('; '));
+          model.verify.reportError(Object.values(errors).join('; '));
           return;
         }
       }
@@ -211,7 +211,17 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         notebook.context.path === path &&
         notebook.context.model.dirty
       ) {
-        await notebook.context.save();
+        try {
+          await notebook.context.save();
+        } catch (error) {
+          model.verify.reportError(
+            trans.__(
+              'Cannot save the notebook: %1',
+              error instanceof Error ? error.message : String(error)
+            )
+          );
+          return;
+        }
       }
       await model.verify.verify(model.pipeline.changedValues);
     };

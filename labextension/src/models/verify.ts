@@ -76,6 +76,21 @@ export class VerifyModel {
     this._changed.emit();
   }
 
+  /** Show why a verification could not start (e.g. invalid parameters). */
+  reportError(message: string): void {
+    const path = this._path;
+    if (path === null || this._state()?.status === 'loading') {
+      return;
+    }
+    this._states.set(path, {
+      status: 'error',
+      error: message,
+      result: null,
+      startedAt: Date.now()
+    });
+    this._changed.emit();
+  }
+
   /** Forget the outcome shown for the notebook followed. */
   clear(): void {
     const state = this._state();
