@@ -37,7 +37,9 @@ DISPLAY_METHODS = (NON_MUTATING_METHODS - WRITERS) | frozenset(
 #: Top-level modules whose calls only draw or display.
 PLOT_MODULES = frozenset({"matplotlib", "seaborn", "plotly", "altair", "bokeh", "IPython"})
 #: Calls on imported modules that configure display or warnings (allowed in setup cells).
-CONFIG_CALL = re.compile(r"^(set_option|set_printoptions|filterwarnings|simplefilter|use|set|set_theme|set_style|set_context|run_line_magic)$")
+CONFIG_CALL = re.compile(
+    r"^(set_option|set_printoptions|filterwarnings|simplefilter|use|set|set_theme|set_style|set_context|run_line_magic)$"
+)
 
 RANDOM = re.compile(
     r"\b(random\.\w+|np\.random\.\w+|numpy\.random\.\w+|default_rng|RandomState|"
@@ -174,8 +176,9 @@ def _setup_statement(stmt: ast.stmt, imports: dict[str, str]) -> bool:
 
 def display_only(facts: CellFacts, plot_names: set[str]) -> bool:
     """Whether every statement of the cell only displays or inspects values (``print``,
-    ``display``, ``df.head()``, plotting calls, a bare expression), binding at most names
-    used by its own displays. ``plot_names``: names bound to plotting modules."""
+    ``display``, ``df.head()``, plotting calls, a bare expression), binding at most what
+    plotting calls return (``fig, ax = plt.subplots()``). ``plot_names``: names bound to
+    plotting modules."""
     if facts.tree is None or not facts.tree.body:
         return False
     local: set[str] = set()
@@ -185,12 +188,14 @@ def display_only(facts: CellFacts, plot_names: set[str]) -> bool:
 def _display_stmt(stmt: ast.stmt, plot: set[str], local: set[str]) -> bool:
     if isinstance(stmt, ast.Expr):
         return _display_expr(stmt.value, plot, local)
-    if isinstance(stmt, ast.Assign):
-        if not _display_expr(stmt.value, plot, local):
+    if isinstance(stmt, ast.Assign):  # only display objects: fig, ax = plt.subplots()
+        root = _root(stmt.value) if isinstance(stmt.value, ast.Call) else None
+        drawn = isinstance(root, ast.Name) and (root.id in plot or root.id in local)
+        if not drawn or not _display_expr(stmt.value, plot, local):
             return False
-        names = [n for t in stmt.targets for n in ast.walk(t)]
+        names = [n for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.expr)]
         if not all(isinstance(n, ast.Name | ast.Tuple | ast.List | ast.Starred) for n in names):
-            return False
+            return False  # an item or attribute assignment changes a value
         local |= {n.id for n in names if isinstance(n, ast.Name)}
         return True
     if isinstance(stmt, ast.For) and not stmt.orelse:

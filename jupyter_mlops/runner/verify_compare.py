@@ -30,7 +30,9 @@ def _load(entry: dict[str, Any]) -> Any:
     return load(entry["path"], entry["digest"])
 
 
-def _same(nb: dict[str, Any] | None, pipe: dict[str, Any] | None, tol: float) -> tuple[bool, str, Any, Any]:
+def _same(
+    nb: dict[str, Any] | None, pipe: dict[str, Any] | None, tol: float
+) -> tuple[bool, str, Any, Any]:
     """(equal, where, notebook value, pipeline value) of two artifact entries."""
     nb_missing = nb is None or nb.get("missing")
     pipe_missing = pipe is None or pipe.get("missing")
@@ -73,8 +75,10 @@ def compare_runs(pipeline: Pipeline, tmp: Path, nb_out: Any, pipe_out: Any, tol:
         cause, fix = explain(pipeline, f["kind"], f["variable"], f["step"], f.get("producer"))
         label = "metric" if f.get("metric") else "variable"
         relation = "read by" if f["kind"] == "input" else "after"
+        path, _, note = (f.get("where") or "").partition(" (")
+        note = f" ({note}" if note else ""
         message = (
-            f"differs: {label} '{f['variable']}{f.get('where', '')}' {relation} step "
+            f"differs: {label} '{f['variable']}{path}'{note} {relation} step "
             f"'{f['step']}': notebook {f['notebook_value']} vs pipeline {f['pipeline_value']}"
         )
         difference = {"variable": f["variable"], "step": f["step"],
