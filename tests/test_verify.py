@@ -108,8 +108,8 @@ def test_the_soorgeon_counter_example_passes_and_tolerance_is_used(tmp_path):
     MlopsService.create().split_write(str(nb))
     result = verify(nb, tolerance=1e-2)
     assert result["equal"] is True, result
-    assert result["compared"] == {"variables": 7, "steps": 3, "metrics": 1}
-    assert result["message"] == "equal: 7 variables in 3 steps and 1 metric"
+    assert result["compared"] == {"variables": 8, "steps": 3, "metrics": 1}
+    assert result["message"] == "equal: 8 variables in 3 steps and 1 metric"
     strict = verify(nb, tolerance=0)
     assert strict["equal"] is False
     assert strict["difference"]["variable"] == "stamp"

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,25 @@ def _outputs(pipeline: Pipeline, step: Step) -> list[str]:
     if model and model["step"] == step.name and model["variable"] not in names:
         names.append(model["variable"])
     return sorted(names)
+
+
+def compared_names(pipeline: Pipeline, step: Step) -> list[str]:
+    """What is compared at the end of a step: its outputs and every other name it defines
+    (a last step's results too)."""
+    return sorted(set(_outputs(pipeline, step)) | set(step.defines))
+
+
+def with_captures(pipeline: Pipeline, tmp: Path) -> Pipeline:
+    """The pipeline whose steps end by saving the names they define beyond their outputs
+    (outputs are in the steps' manifests already), as the notebook run does."""
+    extra: dict[str, Step] = {}
+    for k, step in enumerate(_order(pipeline)):
+        names = [n for n in compared_names(pipeline, step) if n not in _outputs(pipeline, step)]
+        if names and step.cells:
+            source = _capture(f"pipe-{k}", names, [], tmp)
+            extra[step.name] = replace(step, cells=[*step.cells, max(step.cells)],
+                                       sources=[*step.sources, source])  # fmt: skip
+    return replace(pipeline, steps=[extra.get(s.name, s) for s in pipeline.steps])
 
 
 def _metrics_of(pipeline: Pipeline, step: Step) -> list[str]:
@@ -94,7 +113,7 @@ def capture_notebook(pipeline: Pipeline, resolved: dict[str, Any], tmp: Path) ->
             names = sorted(step.inputs)
             before.setdefault(min(step.cells), []).append(_capture(f"start-{k}", names, [], tmp))
         after.setdefault(max(step.cells), []).append(
-            _capture(f"end-{k}", _outputs(pipeline, step), _metrics_of(pipeline, step), tmp)
+            _capture(f"end-{k}", compared_names(pipeline, step), _metrics_of(pipeline, step), tmp)
         )
     for index, raw in enumerate(pipeline.nb["cells"]):
         if raw.get("cell_type") != "code":
@@ -143,20 +162,27 @@ def _run_notebook(pipeline: Pipeline, nb: Any, cwd: Path, tmp: Path, out: _Outco
                 loop.close()
 
 
-def _run_pipeline(
-    notebook: Path, resolved: dict[str, Any], store: Path, jobs: int | None, out: _Outcome
-) -> None:
+def _run_pipeline(prepared: Any, pipeline: Pipeline, store: Path, out: _Outcome) -> None:
+    """Run ``pipeline`` (the compiled one, with capture cells) like ``run --isolate
+    --no-cache`` into the temporary ``store``."""
+    from ..settings import prepare_store
     from .record import public_record
-    from .run import run_pipeline
+    from .run import _execute, file_sha256
+    from .store import Store
 
     started = time.monotonic()
+    notebook = prepared.notebook
+    db = Store.open(prepare_store(store))
     try:
-        run = run_pipeline(notebook, resolved, store=store, jobs=jobs, use_cache=False,
-                           isolate=True, report="none")  # fmt: skip
+        run_id = db.create_run(str(notebook), file_sha256(notebook),
+                               prepared.recorded_parameters(), [s.name for s in pipeline.steps],
+                               prepared.recorded_options())  # fmt: skip
+        _execute(db, run_id, pipeline, prepared.resolved, prepared.options, None)
+        record = public_record(db.get_run(run_id))
+        run_dir = db.run_dir(run_id)
     finally:
+        db.close()
         out.seconds = time.monotonic() - started
-    record = public_record(run.record)
-    run_dir = Path(run.store) / "runs" / run.id
     for name, step in record["steps"].items():
         manifest = run_dir / f"{name}.manifest.json"
         if manifest.is_file():
@@ -201,6 +227,7 @@ def verify_notebook(
         for sub in ("captures", "artifacts", "ipc"):
             (tmp / sub).mkdir(mode=0o700)
         nb = capture_notebook(pipeline, resolved, tmp)
+        piped = with_captures(pipeline, tmp)
         nb_out, pipe_out = _Outcome(), _Outcome()
         cwd = prepared.notebook.parent
         if (os.cpu_count() or 1) >= 2:
@@ -210,12 +237,12 @@ def verify_notebook(
             )
             worker.start()
             try:
-                _run_pipeline(prepared.notebook, resolved, tmp / "store", jobs, pipe_out)
+                _run_pipeline(prepared, piped, tmp / "store", pipe_out)
             finally:
                 worker.join()
         else:
             _run_notebook(pipeline, nb, cwd, tmp, nb_out)
-            _run_pipeline(prepared.notebook, resolved, tmp / "store", jobs, pipe_out)
+            _run_pipeline(prepared, piped, tmp / "store", pipe_out)
         from .verify_compare import compare_runs
 
         result = compare_runs(pipeline, tmp, nb_out, pipe_out, tol)
