@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from ..compiler.facts import CLOCK, RANDOM, SEEDED, UNSEEDED_ESTIMATOR, CellFacts, analyse_cell
+from ..compiler.flow import _root_name, mutated_by_call
 from ..compiler.notebook_io import read_cells
 from ..compiler.pipeline import Pipeline
 
@@ -66,6 +67,24 @@ def _aliases(tree: ast.Module | None, name: str) -> list[str]:
             and node.value.id == name
         ):
             found += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return found
+
+
+def _changed(tree: ast.Module | None) -> set[str]:
+    """Names a cell changes in place in a way the compiler sees (bound in the cell or not)."""
+    found: set[str] = set()
+    for node in ast.walk(tree) if tree else []:
+        if isinstance(node, ast.Expr):
+            name = mutated_by_call(node.value)
+            if name:
+                found.add(name)
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute | ast.Subscript):
+                    name = _root_name(target)
+                    if name:
+                        found.add(name)
     return found
 
 
@@ -141,7 +160,7 @@ def _changed_between(
             )
     for i in between:  # another name for the same object
         for alias in _aliases(facts[i].tree, variable):
-            changed = [j for j in between if j >= i and (alias in facts[j].mutates)]
+            changed = [j for j in between if j >= i and alias in _changed(facts[j].tree)]
             if changed:
                 return (
                     f"{_where(changed[0], role)} changes '{alias}', another name for the "
