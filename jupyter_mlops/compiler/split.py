@@ -23,7 +23,7 @@ from ..errors import InvalidInput
 from .compile import compile_notebook
 from .diagnostics import CompileError
 from .facts import CellFacts, analyse_cell, display_only, plot_names
-from .notebook_io import Cell, load_notebook, notebook_name, read_cells
+from .notebook_io import Cell, kernel_language, load_notebook, notebook_name, read_cells
 from .parameters import parse_parameters
 from .pipeline import Pipeline
 from .tags import PREFIXES, ROLE_TAGS, STEP_NAME, parse_tags
@@ -161,6 +161,11 @@ def propose_split(
     path = loaded_from or path
     name = notebook_name(path)
     cells = read_cells(nb, name)
+    language = kernel_language(nb)
+    if language != "python":
+        raise InvalidInput(
+            f"{name}: this is a {language} notebook; jupyter-mlops splits Python notebooks only"
+        )
     level = _choose_level(cells, by, name)
     sections = _sections(cells, level)
     code = {c.index: c for c in cells if c.cell_type == "code"}
@@ -177,7 +182,8 @@ def propose_split(
             bad = {
                 item["cell"]
                 for item in exc.items
-                if item["cell"] in roles and roles[item["cell"]] == "setup"
+                if item["cell"] in roles
+                and roles[item["cell"]] == "setup"
                 and item["cell"] not in demoted
             }
             if not bad:
@@ -261,9 +267,7 @@ def _assign(
         later |= f.reads
     # steps: one per section; fixed step tags name their section's other cells
     step_of: dict[int, tuple[str, str | None]] = {}
-    taken = {
-        t.step for i in fixed if (t := parse_tags(code[i].tags)).step is not None
-    }
+    taken = {t.step for i in fixed if (t := parse_tags(code[i].tags)).step is not None}
     groups: list[tuple[str, str | None, list[int], bool]] = []  # name, heading, cells, fixed
     for section in sections:
         members = [i for i in section.cells if roles.get(i) == "step" or i in fixed and
@@ -313,9 +317,7 @@ def _merge_empty(
             continue
         assigns = set().union(*(facts[i].assigns for i in members))
         mutates = set().union(*(facts[i].mutates for i in members))
-        later = set().union(
-            *(facts[i].reads for _, _, m, _ in groups[k + 1 :] for i in m)
-        )
+        later = set().union(*(facts[i].reads for _, _, m, _ in groups[k + 1 :] for i in m))
         if assigns or mutates & later:
             continue
         before = next((g for g in reversed(groups[:k]) if g[2]), None)

@@ -35,6 +35,8 @@ class _Outcome:
     error: str | None = None
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    status: str = ""  # the pipeline run's
+    slot: Any = None  # the notebook's kernel, while it runs
 
 
 def _order(pipeline: Pipeline) -> list[Step]:
@@ -143,6 +145,7 @@ def _run_notebook(pipeline: Pipeline, nb: Any, cwd: Path, tmp: Path, out: _Outco
     started = time.monotonic()
     slot = KernelSlot(0, pipeline.kernel, str(cwd), tmp / "notebook-kernel.log",
                       str(tmp / "ipc" / "nb"))  # fmt: skip
+    out.slot = slot
     try:
         error = execute_step_notebook(
             slot, nb, tmp / "notebook.ipynb", tmp / "notebook.log", None, threading.Event()
@@ -194,6 +197,7 @@ def _run_pipeline(prepared: Any, pipeline: Pipeline, store: Path, out: _Outcome)
             out.error = (f"the pipeline failed in step {name!r}{where}: {error.get('ename')}: "
                          f"{error.get('evalue')}")  # fmt: skip
     out.metrics = record.get("metrics") or {}
+    out.status = record["status"]
     if record["status"] != "succeeded" and out.error is None:
         out.error = f"the pipeline run ended {record['status']}"
 
@@ -239,10 +243,16 @@ def verify_notebook(
             try:
                 _run_pipeline(prepared, piped, tmp / "store", pipe_out)
             finally:
+                if pipe_out.status in ("", "cancelled") and nb_out.slot is not None:
+                    nb_out.slot.kill()  # Ctrl-C/SIGTERM (or a crash): stop the notebook too
                 worker.join()
         else:
             _run_notebook(pipeline, nb, cwd, tmp, nb_out)
             _run_pipeline(prepared, piped, tmp / "store", pipe_out)
+        if pipe_out.status == "cancelled":
+            from ..errors import Cancelled
+
+            raise Cancelled("verify cancelled")
         from .verify_compare import compare_runs
 
         result = compare_runs(pipeline, tmp, nb_out, pipe_out, tol)
