@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from runner_fixtures import code, markdown, mlops, run_json, statuses, write_notebook
+from runner_fixtures import REPO, code, markdown, mlops, run_json, statuses, write_notebook
 
 from jupyter_mlops.compiler.split import propose_split, slugify
 from jupyter_mlops.errors import InvalidInput
@@ -50,7 +50,7 @@ def test_a_step_per_h2_section_with_setup_skip_parameters_and_parallel_branches(
         1: ["setup"],
         3: ["parameters"],
         5: ["setup"],  # the helper-function section: functions and classes only
-        7: ["step:load-the-data"],  # "1. Load the data": numbering dropped, slugified
+        7: ["step:load-data"],  # "1. Load the data": numbering dropped, slugified
         8: ["skip"],  # displays only, defines nothing
         10: ["step:squares"],
         12: ["step:scaled"],
@@ -60,13 +60,13 @@ def test_a_step_per_h2_section_with_setup_skip_parameters_and_parallel_branches(
     }
     dag = {s.name: s.depends_on for s in proposal.steps}
     assert dag == {
-        "load-the-data": [],
-        "squares": ["load-the-data"],  # the two feature sections are parallel branches
-        "scaled": ["load-the-data"],
+        "load-data": [],
+        "squares": ["load-data"],  # the two feature sections are parallel branches
+        "scaled": ["load-data"],
         "combine": ["squares", "scaled"],
     }
     headings = {s.name: s.heading for s in proposal.steps}
-    assert headings["load-the-data"] == "1. Load the data"
+    assert headings["load-data"] == "1. Load the data"
     assert proposal.pipeline.parameters == {
         "n": {"default": 6, "type": "int"},
         "scale": {"default": 2.5, "type": "float"},
@@ -77,7 +77,7 @@ def test_a_step_per_h2_section_with_setup_skip_parameters_and_parallel_branches(
     # the JSON form of the contract
     data = proposal.to_dict()
     assert [c["index"] for c in data["cells"]] == list(range(19))
-    assert data["pipeline"]["steps"][0]["name"] == "load-the-data"
+    assert data["pipeline"]["steps"][0]["name"] == "load-data"
     assert data["steps"][3] == {
         "name": "combine",
         "heading": "Combine",
@@ -104,7 +104,7 @@ def test_write_changes_only_the_tags_and_the_result_runs(tmp_path):
     code_, record, stderr = run_json(str(nb), "--store", str(tmp_path / "store"))
     assert code_ == 0, stderr
     assert statuses(record) == dict.fromkeys(
-        ["load-the-data", "squares", "scaled", "combine"], "succeeded"
+        ["load-data", "squares", "scaled", "combine"], "succeeded"
     )
     assert record["parameters"] == {"n": 6, "scale": 2.5}
 
@@ -114,7 +114,7 @@ def test_without_write_nothing_is_written(tmp_path):
     before = nb.read_bytes()
     proc = mlops("split", str(nb), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["steps"][0]["name"] == "load-the-data"
+    assert json.loads(proc.stdout)["steps"][0]["name"] == "load-data"
     assert nb.read_bytes() == before
 
 
@@ -139,11 +139,20 @@ def test_h1_when_there_are_no_h2_and_by_overrides(tmp_path):
         propose_split(nb, by="h2")
     mixed = write_notebook(
         tmp_path / "mixed.ipynb",
-        [markdown("# Part one"), code("a = 1"), markdown("## Inner"), code("b = a + 1"),
+        [markdown("# Part one"), code("a = len('x')"), markdown("## Inner"), code("b = a + 1"),
          markdown("# Part two"), code("c = b + 1")],
     )  # fmt: skip
     assert [s.name for s in propose_split(mixed, by="h1").steps] == ["part-one", "part-two"]
     assert [s.name for s in propose_split(mixed).steps] == ["part-one", "inner", "part-two"]
+    # literal assignments first under the notebook's title: the parameters cell
+    titled = write_notebook(
+        tmp_path / "titled.ipynb",
+        [markdown("# Title"), code("import math", "setup"), code("rate = 0.5"),
+         markdown("## Use"), code("y = math.floor(rate * 10)")],
+    )  # fmt: skip
+    proposal = propose_split(titled)
+    assert proposal.tags[2] == ["parameters"]
+    assert proposal.pipeline.parameters == {"rate": {"default": 0.5, "type": "float"}}
 
 
 def test_existing_tags_are_kept(tmp_path):
@@ -220,3 +229,29 @@ def test_plot_cells_are_skipped_unless_a_later_cell_uses_what_they_define(tmp_pa
     assert tags[5] == ["step:plot"]
     assert tags[8] == ["step:use"]  # binds df_like (not used later) but is not display-only
     assert tags[9] == ["step:use"]
+
+
+def test_the_untagged_wine_example_gets_the_tags_it_was_written_with(tmp_path):
+    """The tour's notebook with every tag removed: the proposal is its hand-made pipeline
+    (parameters, imports as setup, the exploration cell skipped, four steps in a chain)."""
+    nb = json.loads((REPO / "examples" / "wine_classifier.ipynb").read_text())
+    for cell in nb["cells"]:
+        cell["metadata"].pop("tags", None)
+    proposal = propose_split(nb)
+    tags = {i: t for i, t in enumerate(proposal.tags) if t}
+    assert tags == {
+        1: ["parameters"],
+        2: ["setup"],
+        4: ["step:load-data"],
+        5: ["skip"],  # df.describe().T.head(10)
+        7: ["step:split-train-test-sets"],
+        9: ["step:train"],
+        11: ["step:evaluate"],
+        12: ["skip"],  # the metrics cell's bare names display only
+    }
+    assert {s.name: s.depends_on for s in proposal.steps} == {
+        "load-data": [],
+        "split-train-test-sets": ["load-data"],
+        "train": ["split-train-test-sets"],
+        "evaluate": ["split-train-test-sets", "train"],
+    }

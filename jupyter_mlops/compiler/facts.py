@@ -34,6 +34,11 @@ WRITERS = frozenset(
 DISPLAY_METHODS = (NON_MUTATING_METHODS - WRITERS) | frozenset(
     {*("bar", "barh", "line", "pie", "kde", "area", "density", "heatmap", "pairplot")}
 )
+#: Methods that draw a value (``df.plot()``, ``s.plot.bar()``).
+PLOT_METHODS = frozenset(
+    {*("plot", "bar", "barh", "hist", "scatter", "line", "pie", "kde", "area", "boxplot"),
+     *("heatmap", "density", "hexbin", "violinplot", "imshow")}
+)  # fmt: skip
 #: Top-level modules whose calls only draw or display.
 PLOT_MODULES = frozenset({"matplotlib", "seaborn", "plotly", "altair", "bokeh", "IPython"})
 #: Calls on imported modules that configure display or warnings (allowed in setup cells).
@@ -188,9 +193,20 @@ def display_only(facts: CellFacts, plot_names: set[str]) -> bool:
 def _display_stmt(stmt: ast.stmt, plot: set[str], local: set[str]) -> bool:
     if isinstance(stmt, ast.Expr):
         return _display_expr(stmt.value, plot, local)
-    if isinstance(stmt, ast.Assign):  # only display objects: fig, ax = plt.subplots()
-        root = _root(stmt.value) if isinstance(stmt.value, ast.Call) else None
+    if isinstance(stmt, ast.Import | ast.ImportFrom):  # import matplotlib.pyplot as plt
+        module = stmt.module if isinstance(stmt, ast.ImportFrom) else stmt.names[0].name
+        return all(a.name != "*" for a in stmt.names) and (module or "").split(".")[0] in (
+            PLOT_MODULES
+        )
+    if isinstance(stmt, ast.Assign):  # only drawings: fig, ax = plt.subplots(); ax = df.plot()
+        call = stmt.value if isinstance(stmt.value, ast.Call) else None
+        root = _root(call) if call is not None else None
         drawn = isinstance(root, ast.Name) and (root.id in plot or root.id in local)
+        drawn = drawn or (
+            call is not None
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr in PLOT_METHODS
+        )
         if not drawn or not _display_expr(stmt.value, plot, local):
             return False
         names = [n for t in stmt.targets for n in ast.walk(t) if isinstance(n, ast.expr)]

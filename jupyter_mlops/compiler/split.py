@@ -31,6 +31,10 @@ from .tags import PREFIXES, ROLE_TAGS, STEP_NAME, parse_tags
 BY_CHOICES = ("auto", "h2", "h1")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_STOPWORDS = frozenset(
+    {*("a", "an", "the", "and", "or", "of", "to", "in", "into", "on", "for", "with", "by"),
+     *("from", "our", "its", "their", "your", "my", "own", "at", "as")}
+)  # fmt: skip
 _PARAMETER_HEADINGS = {"parameters", "parameter", "params", "config", "configuration", "settings"}
 
 
@@ -96,9 +100,9 @@ def slugify(text: str, taken: set[str]) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     slug = re.sub(r"^[0-9-]+", "", slug)  # "1. Load data" -> "load-data"
-    if len(slug) > 40:
-        slug = slug[:40].rsplit("-", 1)[0] or slug[:40]
-    slug = slug.strip("-") or "step"
+    words = [w for w in slug.split("-") if w]
+    words = [w for w in words if w not in _STOPWORDS] or words  # "Load the data" -> load-data
+    slug = "-".join(words[:4])[:40].strip("-") or "step"
     name, n = slug, 2
     while name in taken or not STEP_NAME.match(name):
         name = f"{slug}-{n}"
@@ -130,15 +134,16 @@ def _choose_level(cells: list[Cell], by: str, name: str) -> int:
 class _Section:
     heading: str | None
     cells: list[int] = field(default_factory=list)  # code cells, in order
+    title: bool = True  # before any heading, or under a coarser one (the notebook's title)
 
 
 def _sections(cells: list[Cell], level: int) -> list[_Section]:
     sections = [_Section(None)]
     for cell in cells:
         if cell.cell_type == "markdown":
-            found = [text for lvl, text in headings(cell) if lvl <= level]
+            found = [(lvl, text) for lvl, text in headings(cell) if lvl <= level]
             if found:
-                sections.append(_Section(found[0]))
+                sections.append(_Section(found[0][1], title=found[0][0] < level))
         elif cell.cell_type == "code":
             sections[-1].cells.append(cell.index)
     return sections
@@ -231,6 +236,7 @@ def _assign(
     roles: dict[int, str] = {}
     has_parameters = any(parse_tags(code[i].tags).role == "parameters" for i in fixed)
     section_of: dict[int, _Section] = {}
+    first = True  # no code but setup cells so far
     for section in sections:
         slug = re.sub(r"[^a-z]+", "", (section.heading or "").lower())
         for i in section.cells:
@@ -242,11 +248,16 @@ def _assign(
                 roles[i] = "blank"
             elif f.setup_only and f.tree is not None and i not in demoted:
                 roles[i] = "setup"
-            elif not has_parameters and slug in _PARAMETER_HEADINGS and _is_parameters(f):
+            elif (
+                not has_parameters
+                and (slug in _PARAMETER_HEADINGS or (first and section.title))
+                and (_is_parameters(f))
+            ):  # literal assignments under "Parameters", or first under the title
                 roles[i] = "parameters"
                 has_parameters = True
             else:
                 roles[i] = "step"
+            first = first and roles[i] in ("setup", "blank")
     # display-only cells that define nothing a later cell uses: skip (backwards, so a plot
     # cell that only a later skipped cell reads is skipped too)
     plots = plot_names(facts)
