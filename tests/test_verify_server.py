@@ -23,7 +23,7 @@ SOORGEON = [
 
 async def _post(jp_fetch, route: str, body: dict | bytes):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return await jp_fetch("mlops", "api", route, method="POST", body=data)
+    return await jp_fetch("mlops", "api", route, method="POST", body=data, request_timeout=600)
 
 
 async def _error(jp_fetch, route: str, body: dict | bytes) -> tuple[int, str]:
@@ -41,14 +41,14 @@ async def test_split_proposes_without_writing(jp_fetch, jp_root_dir) -> None:
     assert set(payload) == {"by", "cells", "steps", "pipeline", "warnings", "message"}
     assert payload["by"] == "h2"
     assert [c["tags"] for c in payload["cells"]] == [
-        ["step:start"], [], ["step:load"], [], ["step:middle"], [], ["step:use"]
-    ]  # code before the first heading: a step of its own  # fmt: skip
+        ["parameters"], [], ["step:load"], [], ["step:middle"], [], ["step:use"]
+    ]  # literal assignments before the first heading: the parameters cell  # fmt: skip
     assert [(s["name"], s["heading"], s["depends_on"]) for s in payload["steps"]] == [
-        ("start", None, []), ("load", "Load", []), ("middle", "Middle", ["load"]),
-        ("use", "Use", ["start", "middle"]),
+        ("load", "Load", []), ("middle", "Middle", ["load"]), ("use", "Use", ["middle"]),
     ]  # fmt: skip
-    assert payload["pipeline"]["steps"][3]["inputs"] == {"factor": "start", "lst": "middle"}
-    assert payload["message"] == "4 steps from 3 H2 sections"
+    assert payload["pipeline"]["steps"][2]["inputs"] == {"lst": "middle"}
+    assert payload["pipeline"]["parameters"] == {"factor": {"default": 2, "type": "int"}}
+    assert payload["message"] == "3 steps from 3 H2 sections"
     assert nb.read_bytes() == saved
 
 
