@@ -51,8 +51,21 @@ def _same(
     except Exception as exc:  # noqa: BLE001 - a library missing in this process
         why = _Note(f"<cannot load here: {type(exc).__name__}: {exc}>")
         return False, "", why, _Note(f"<digest {pipe['digest'][:12]}>")
+    if _drawing(a) or _drawing(b):
+        return True, "", a, b  # figures and modules: not results to compare
     where = first_difference(a, b, tol)
     return where is None, where or "", a, b
+
+
+def _drawing(value: Any) -> bool:
+    """A module, or an object of a plotting library (a figure, axes)."""
+    import types
+
+    from ..compiler.facts import PLOT_MODULES
+
+    return isinstance(value, types.ModuleType) or (
+        type(value).__module__.split(".")[0] in PLOT_MODULES
+    )
 
 
 def compare_runs(pipeline: Pipeline, tmp: Path, nb_out: Any, pipe_out: Any, tol: float) -> dict:
