@@ -235,12 +235,10 @@ def _assign(
     code = {c.index: c for c in cells if c.cell_type == "code"}
     roles: dict[int, str] = {}
     has_parameters = any(parse_tags(code[i].tags).role == "parameters" for i in fixed)
-    section_of: dict[int, _Section] = {}
     first = True  # no code but setup cells so far
     for section in sections:
         slug = re.sub(r"[^a-z]+", "", (section.heading or "").lower())
         for i in section.cells:
-            section_of[i] = section
             if i in fixed:
                 continue
             f = facts[i]
