@@ -108,3 +108,15 @@ def test_an_unseeded_estimator_and_the_clock():
     clock = _pipeline(code("import datetime\nnow = datetime.datetime.now()", "step:t"))
     cause, fix = explain(clock, "output", "now", "t")
     assert "reads the clock (datetime.now" in cause and "parameter" in fix
+
+
+def test_an_object_whose_method_reads_a_global_changed_later():
+    pipeline = _pipeline(
+        code("rate = 2\nclass Scaler:\n    def apply(self, x):\n        return x * rate\n"
+             "scaler = Scaler()", "step:define"),
+        code("rate = 10", "step:change"),
+        code("y = scaler.apply(3)", "step:use"),
+    )  # fmt: skip
+    cause, fix = explain(pipeline, "output", "y", "use")
+    assert "uses Scaler, defined in cell 1 (step 'define'), which reads the global 'rate'" in cause
+    assert "pass 'rate' to Scaler as an argument" in fix

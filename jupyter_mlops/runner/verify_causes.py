@@ -183,8 +183,10 @@ def _global_read(
         for name, info in facts[d].funcs.items():
             for g in sorted(info.globals_read):
                 later = [j for j in sorted(facts) if d < j < first and g in facts[j].binds]
-                used = name in reads or any(
-                    name in facts[j].reads or name in facts[j].binds for j in facts if d < j < first
+                used = (  # called by the step, or an object made with it that it reads
+                    name in reads
+                    or bool(reads & (facts[d].binds - {g}))
+                    or any(name in facts[j].reads for j in facts if d < j < first)
                 )
                 if later and used and role[d] not in ("setup",):
                     return (
