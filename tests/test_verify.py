@@ -116,15 +116,25 @@ def test_the_soorgeon_counter_example_passes_and_tolerance_is_used(tmp_path):
     assert "reads the clock (time.time" in strict["difference"]["cause"]
 
 
-def test_a_failing_notebook_is_a_difference_naming_the_cell(tmp_path):
+def test_a_failing_notebook_is_a_difference_naming_the_cell_without_secrets(tmp_path):
     nb = write_notebook(
         tmp_path / "fails.ipynb",
-        [code("a = 1", "step:one"), code("b = a / 0", "step:two")],
+        [
+            code('token = ""', "parameters", "secret:token"),
+            code("a = 1", "step:one"),
+            code("b = a / 0 if token else 0", "step:two"),
+            code("raise ValueError('bad token ' + token)", "step:three"),
+        ],
     )
-    result = verify(nb)
+    result = verify(nb, parameters={"token": "s3cr3t-value"})
     assert result["equal"] is False and result["difference"] is None
-    assert result["message"].startswith("not compared: the notebook failed at cell 2: ")
+    assert result["message"].startswith("not compared: the notebook failed at cell 3: ")
     assert "ZeroDivisionError" in result["message"]
+    nb.write_text(nb.read_text().replace("a / 0 if token else 0", "a"))
+    result = verify(nb, parameters={"token": "s3cr3t-value"})
+    assert result["message"] == (
+        "not compared: the notebook failed at cell 4: ValueError: bad token <secret>"
+    )
 
 
 def test_an_example_passes(tmp_path):

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..compiler.pipeline import Pipeline, Step
 from .literals import assignments
+from .secrets import scrub_text, secret_names
 
 DEFAULT_TOLERANCE = 1e-9
 
@@ -249,6 +250,8 @@ def verify_notebook(
         else:
             _run_notebook(pipeline, nb, cwd, tmp, nb_out)
             _run_pipeline(prepared, piped, tmp / "store", pipe_out)
+        hidden = secret_names(pipeline.parameters)
+        secrets = [str(v) for k, v in resolved.items() if k in hidden]
         if pipe_out.status == "cancelled":
             from ..errors import Cancelled
 
@@ -256,6 +259,10 @@ def verify_notebook(
         from .verify_compare import compare_runs
 
         result = compare_runs(pipeline, tmp, nb_out, pipe_out, tol)
+        if secrets:  # values shown in the answer never show a secret
+            result["message"] = scrub_text(result["message"], secrets)
+            for key, value in (result["difference"] or {}).items():
+                result["difference"][key] = scrub_text(value, secrets)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["seconds"] = {
