@@ -16,7 +16,8 @@ from pathlib import Path
 
 PACKAGE = "_jupyter_mlops_kernel"
 # stdlib-only modules (at module level) that run inside kernels; relative imports only
-MODULES = ("serialization", "kernel_io", "kernel_models", "kernel_reads", "kernel_signature")
+MODULES = ("serialization", "kernel_io", "kernel_models", "kernel_reads", "kernel_signature",
+           "kernel_capture")
 
 _built: dict[str, Path] = {}
 
