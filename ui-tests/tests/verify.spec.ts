@@ -179,7 +179,9 @@ test.describe('Propose steps and Verify (real server)', () => {
     ]);
 
     // Propose by H2 sections: the proposed DAG, its steps, nothing written yet.
-    await panel.locator('.jp-mlops-propose-by-select select').selectOption('h2');
+    await panel
+      .locator('.jp-mlops-propose-by-select select')
+      .selectOption('h2');
     const proposal = await propose(panel);
     await expect(proposal.locator('.jp-mlops-proposal-message')).toContainText(
       'H2'
