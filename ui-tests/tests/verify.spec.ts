@@ -80,13 +80,7 @@ async function openPanel(page: Page): Promise<Locator> {
  * behind the test's back, and the machine has one kernel less to start.
  */
 async function openWithoutKernel(page: Page, file: string) {
-  await page.evaluate(async path => {
-    await (window as any).jupyterapp.commands.execute('docmanager:open', {
-      path,
-      factory: 'Notebook',
-      kernelPreference: { shouldStart: false, shouldReuse: false }
-    });
-  }, file);
+  expect(await page.filebrowser.open(file, 'Notebook (no kernel)')).toBe(true);
   const name = path.basename(file);
   expect(await page.notebook.isOpen(name)).toBe(true);
   await page.notebook.activate(name);
@@ -229,6 +223,9 @@ test.describe('Propose steps and Verify (real server)', () => {
       ).toBeVisible();
     }
     await expect(panel.locator('.jp-mlops-propose-button')).toHaveCount(0);
+    await expect(panel.locator('.jp-mlops-proposal-applied')).toBeInViewport({
+      ratio: 1
+    });
 
     // Undo: every cell's tags exactly as before; the offer is back.
     await panel.locator('.jp-mlops-proposal-undo').click();
@@ -298,6 +295,9 @@ test.describe('Propose steps and Verify (real server)', () => {
       panel.locator('.jp-mlops-step[data-step="draw"]')
     ).toBeVisible();
     await expect(panel.locator('.jp-mlops-propose-button')).toHaveCount(0);
+    await expect(panel.locator('.jp-mlops-proposal-applied')).toBeInViewport({
+      ratio: 1
+    });
 
     await panel.locator('.jp-mlops-verify-button').click();
     const result = panel.locator('.jp-mlops-verify-result');

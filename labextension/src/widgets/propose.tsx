@@ -24,12 +24,19 @@ export function ProposalView(props: {
   useSignals(proposal.changed);
   const { status, result } = proposal;
   const ref = React.useRef<HTMLDivElement>(null);
+  const appliedRef = React.useRef<HTMLDivElement>(null);
+  const canUndo = proposal.canUndo;
   React.useEffect(() => {
     // The section has a fixed height: bring the proposal into view.
     if (result) {
-      ref.current?.scrollIntoView?.({ block: 'start', behavior: 'smooth' });
+      ref.current?.scrollIntoView?.({ block: 'start' });
     }
   }, [result]);
+  React.useEffect(() => {
+    if (canUndo) {
+      appliedRef.current?.scrollIntoView?.({ block: 'start' });
+    }
+  }, [canUndo]);
 
   const problem =
     proposal.problem === 'changed'
@@ -59,8 +66,8 @@ export function ProposalView(props: {
     );
   }
 
-  const applied = proposal.canUndo ? (
-    <div className="jp-mlops-proposal-applied" role="status">
+  const applied = canUndo ? (
+    <div ref={appliedRef} className="jp-mlops-proposal-applied" role="status">
       <span>
         {trans.__(
           'Step tags written from the proposal (save the notebook to keep them).'

@@ -12,7 +12,7 @@ import {
   useSignals
 } from './common';
 import { IPublishActions, PublishControls } from './publish';
-import { IVerifyActions, VerifyControls } from './verify';
+import { IVerifyActions, VerifyButton, VerifyStatus } from './verify';
 
 /**
  * What the Run section asks of the application.
@@ -103,13 +103,14 @@ function RunView(props: {
         >
           {trans.__('Cancel')}
         </button>
+        <VerifyButton
+          model={model}
+          actions={actions}
+          enabled={model.pipeline.path !== null && compiled}
+          trans={trans}
+        />
       </div>
-      <VerifyControls
-        model={model}
-        actions={actions}
-        enabled={model.pipeline.path !== null && compiled}
-        trans={trans}
-      />
+      <VerifyStatus model={model} trans={trans} />
       <ErrorLine className="jp-mlops-run-error" message={model.runs.error} />
       {run ? (
         <div

@@ -18,10 +18,10 @@ export interface IVerifyActions {
 }
 
 /**
- * Verify (in the Run section): run the notebook and its pipeline and show
- * whether they compute the same values, or the first difference.
+ * The Verify button (next to Run): run the notebook and its pipeline and
+ * compare what they compute.
  */
-export function VerifyControls(props: {
+export function VerifyButton(props: {
   model: IMlopsModel;
   actions: IVerifyActions;
   /** Whether the notebook compiles into a pipeline. */
@@ -29,6 +29,34 @@ export function VerifyControls(props: {
   trans: TranslationBundle;
 }): JSX.Element | null {
   const { model, actions, enabled, trans } = props;
+  useSignals(model.verify.changed);
+  const busy = model.verify.status === 'loading';
+  if (model.verify.path === null) {
+    return null;
+  }
+  return (
+    <Button
+      className="jp-mlops-verify-button jp-mod-styled"
+      disabled={!enabled || busy}
+      onClick={() => void actions.verify().catch(() => undefined)}
+      title={trans.__(
+        'Run the notebook top to bottom and its pipeline, and compare every step’s outputs and metrics'
+      )}
+    >
+      {busy ? trans.__('Verifying…') : trans.__('Verify')}
+    </Button>
+  );
+}
+
+/**
+ * What Verify is doing or found (under the Run buttons, scrolled into view
+ * when it arrives: the section has a fixed height).
+ */
+export function VerifyStatus(props: {
+  model: IMlopsModel;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { model, trans } = props;
   const verify = model.verify;
   useSignals(verify.changed);
   const { status, result, error, startedAt } = verify;
@@ -36,39 +64,25 @@ export function VerifyControls(props: {
   const now = useNow(busy, 500);
   const ref = React.useRef<HTMLDivElement>(null);
   React.useEffect(() => {
-    // The section has a fixed height: the outcome must be in view.
     if (status === 'ready' || status === 'error') {
       ref.current?.scrollIntoView?.({ block: 'nearest' });
     }
   }, [status, result, error]);
 
-  if (verify.path === null) {
+  if (verify.path === null || status === 'idle') {
     return null;
   }
   return (
     <div ref={ref} className="jp-mlops-verify" data-status={status}>
-      <div className="jp-mlops-verify-row">
-        <Button
-          className="jp-mlops-verify-button jp-mod-styled"
-          small
-          disabled={!enabled || busy}
-          onClick={() => void actions.verify().catch(() => undefined)}
-          title={trans.__(
-            'Run the notebook top to bottom and its pipeline, and compare every step’s outputs and metrics'
-          )}
-        >
-          {busy ? trans.__('Verifying…') : trans.__('Verify')}
-        </Button>
-        {busy ? (
-          <span className="jp-mlops-verify-busy" aria-live="polite">
-            <span className="jp-mlops-status-dot jp-mod-running" />
-            {trans.__('Running the notebook and the pipeline')}
-            {startedAt !== null
-              ? ` · ${formatDuration(Math.max(0, (now - startedAt) / 1000))}`
-              : ''}
-          </span>
-        ) : null}
-      </div>
+      {busy ? (
+        <div className="jp-mlops-verify-busy" aria-live="polite">
+          <span className="jp-mlops-status-dot jp-mod-running" />
+          {trans.__('Verifying: running the notebook and the pipeline')}
+          {startedAt !== null
+            ? ` · ${formatDuration(Math.max(0, (now - startedAt) / 1000))}`
+            : ''}
+        </div>
+      ) : null}
       <ErrorLine className="jp-mlops-verify-error" message={error} />
       {result && !busy ? <VerifyOutcome result={result} trans={trans} /> : null}
     </div>
