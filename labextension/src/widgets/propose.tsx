@@ -33,10 +33,11 @@ export function ProposalView(props: {
     }
   }, [result]);
   React.useEffect(() => {
+    // Again once the tags compiled (the lines above it change).
     if (canUndo) {
-      appliedRef.current?.scrollIntoView?.({ block: 'start' });
+      appliedRef.current?.scrollIntoView?.({ block: 'nearest' });
     }
-  }, [canUndo]);
+  }, [canUndo, offer]);
 
   const problem =
     proposal.problem === 'changed'
@@ -68,11 +69,7 @@ export function ProposalView(props: {
 
   const applied = canUndo ? (
     <div ref={appliedRef} className="jp-mlops-proposal-applied" role="status">
-      <span>
-        {trans.__(
-          'Step tags written from the proposal (save the notebook to keep them).'
-        )}
-      </span>
+      <span>{trans.__('Step tags set from the proposal.')}</span>
       <span className="jp-mlops-proposal-buttons">
         <Button
           className="jp-mlops-proposal-undo jp-mod-styled jp-mod-reject"
