@@ -4,7 +4,7 @@ import * as React from 'react';
 
 import { ISplitResult, SplitBy } from '../api';
 import { IMlopsModel } from '../tokens';
-import { ErrorLine, useSignals } from './common';
+import { ErrorLine, useReveal, useSignals } from './common';
 import { DagView } from './dag';
 
 /**
@@ -26,18 +26,11 @@ export function ProposalView(props: {
   const ref = React.useRef<HTMLDivElement>(null);
   const appliedRef = React.useRef<HTMLDivElement>(null);
   const canUndo = proposal.canUndo;
-  React.useEffect(() => {
-    // The section has a fixed height: bring the proposal into view.
-    if (result) {
-      ref.current?.scrollIntoView?.({ block: 'start' });
-    }
-  }, [result]);
-  React.useEffect(() => {
-    // Again once the tags compiled (the lines above it change).
-    if (canUndo) {
-      appliedRef.current?.scrollIntoView?.({ block: 'nearest' });
-    }
-  }, [canUndo, offer]);
+  // The section has a fixed height: bring the proposal (its buttons first)
+  // into view, and the Undo bar (again once the tags compiled: the lines
+  // above it change).
+  useReveal(ref, result ? `proposal:${result.message}` : null);
+  useReveal(appliedRef, canUndo ? `applied:${offer}` : null);
 
   const problem =
     proposal.problem === 'changed'

@@ -4,7 +4,13 @@ import * as React from 'react';
 
 import { IVerifyResult } from '../api';
 import { IMlopsModel } from '../tokens';
-import { ErrorLine, formatDuration, useNow, useSignals } from './common';
+import {
+  ErrorLine,
+  formatDuration,
+  useNow,
+  useReveal,
+  useSignals
+} from './common';
 
 /**
  * What Verify asks of the application.
@@ -63,11 +69,13 @@ export function VerifyStatus(props: {
   const busy = status === 'loading';
   const now = useNow(busy, 500);
   const ref = React.useRef<HTMLDivElement>(null);
-  React.useEffect(() => {
-    if (status === 'ready' || status === 'error') {
-      ref.current?.scrollIntoView?.({ block: 'nearest' });
-    }
-  }, [status, result, error]);
+  // The section has a fixed height: the outcome must be in view.
+  useReveal(
+    ref,
+    status === 'ready' || status === 'error'
+      ? `${verify.path}:${startedAt}:${result?.message ?? error}`
+      : null
+  );
 
   if (verify.path === null || status === 'idle') {
     return null;
