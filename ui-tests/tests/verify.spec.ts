@@ -80,9 +80,20 @@ async function openPanel(page: Page): Promise<Locator> {
  * behind the test's back, and the machine has one kernel less to start.
  */
 async function openWithoutKernel(page: Page, file: string) {
-  expect(await page.filebrowser.open(file, 'Notebook (no kernel)')).toBe(true);
+  // Once the layout is restored (a restore would close what opened before).
+  await page.evaluate(async path => {
+    const app = (window as any).jupyterapp;
+    await app.restored;
+    await app.commands.execute('docmanager:open', {
+      path,
+      factory: 'Notebook',
+      kernelPreference: { shouldStart: false, shouldReuse: false }
+    });
+  }, file);
   const name = path.basename(file);
-  expect(await page.notebook.isOpen(name)).toBe(true);
+  await expect(
+    page.getByRole('main').getByRole('tab', { name: new RegExp(`^${name}`) })
+  ).toBeVisible({ timeout: 30_000 });
   await page.notebook.activate(name);
 }
 
