@@ -180,10 +180,9 @@ def run_pipeline(
     )  # fmt: skip
     notebook = prepared.notebook
     if prepared.options.executor is not None:  # reach the cluster before recording a run
-        from .executors.dask import check_artifacts, connect
+        from .executors.dask import open_executor
 
-        connect(prepared.options.executor)
-        check_artifacts(prepared.options.executor)
+        open_executor(prepared.options.executor)
     db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
     try:
         db.reap_dead()  # runs whose process died: recorded as interrupted, kernels stopped

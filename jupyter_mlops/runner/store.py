@@ -928,6 +928,7 @@ class Store:
                 "cached_from": step["cached_from"],
                 "reason": manifest.get("reason"),
                 "outputs": {v: e["digest"] for v, e in manifest.get("outputs", {}).items()},
+                "placement": manifest.get("placement"),  # where it ran (Dask executor)
             }
         run_dir = self.run_dir(row["id"])
         report = run_dir / "report.html"

@@ -63,6 +63,26 @@ def connect(spec: ExecutorSpec) -> Any:
         return client
 
 
+def open_executor(spec: ExecutorSpec) -> None:
+    """Check that the cluster and the shared store can be reached (before a run is recorded);
+    the client stays open for the run."""
+    connect(spec)
+    try:
+        check_artifacts(spec)
+    except BaseException:
+        disconnect(spec)
+        raise
+
+
+def disconnect(spec: ExecutorSpec) -> None:
+    """Close this process's client of ``spec.scheduler`` (the run is over)."""
+    with _clients_lock:
+        client = _clients.pop(spec.scheduler or "", None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close(timeout=5)
+
+
 def check_artifacts(spec: ExecutorSpec) -> None:
     """:class:`InvalidInput` when the shared store's URL cannot be used from here."""
     from ..artifact_store import SharedArtifacts, display_url
@@ -132,7 +152,14 @@ class DaskScheduler(Scheduler):
                 f"the Dask cluster at {self.spec.scheduler} has no workers: start some "
                 f"(`dask worker {self.spec.scheduler}`)"
             )
-        return self.client.run(worker_environment, self.pipeline.kernel)
+        try:
+            return self.client.run(worker_environment, self.pipeline.kernel)
+        except Exception as exc:  # noqa: BLE001 - e.g. jupyter-mlops missing on a worker
+            raise InvalidInput(
+                f"the Dask workers at {self.spec.scheduler} cannot run steps: "
+                f"{type(exc).__name__}: {exc} (install jupyter-mlops[dask] and the notebook's "
+                "kernel on every worker)"
+            ) from None
 
     def _cache_decision(self, step: Any, key: str) -> tuple[dict[str, Any] | None, str]:
         hit, reason = super()._cache_decision(step, key)
@@ -171,7 +198,8 @@ class DaskScheduler(Scheduler):
             super().run()
         finally:
             with contextlib.suppress(Exception):  # the run's warm kernels on the workers
-                self.client.run(release_run, self.run_id, wait=False)
+                self.client.run(release_run, self.run_id)
+            disconnect(self.spec)
 
     def _remember_environments(self) -> None:
         """Keep the workers' environment records (to explain later cache misses)."""

@@ -172,14 +172,12 @@ def _base(worker: Any) -> Path:
     return private_dir(Path(worker.local_directory) / "jupyter-mlops")
 
 
-def worker_environment(kernel: str) -> dict[str, Any]:
+def worker_environment(kernel: str, dask_worker: Any = None) -> dict[str, Any]:
     """This worker's kernel environment: its fingerprint (as in cache keys), Python version
     and distributions (``client.run`` when a Dask run starts)."""
-    from distributed import get_worker
-
     from ..kernelenv import fingerprint
 
-    cache = _base(get_worker()) / "kernel-envs"
+    cache = _base(dask_worker) / "kernel-envs"
     value = fingerprint(kernel, cache)
     record: dict[str, Any] = {}
     for path in cache.glob("*.json"):
