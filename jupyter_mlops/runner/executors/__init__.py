@@ -77,6 +77,7 @@ def resolve_executor(
     name = (executor or os.environ.get(EXECUTOR_ENV) or "local").strip().lower()
     if name not in EXECUTORS:
         raise InvalidInput(f"--executor {name}: unknown executor (choose one of: local, dask)")
+    given = [f for f, v in (("--scheduler", scheduler), ("--artifacts", artifacts)) if v]
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     artifacts = artifacts or os.environ.get(ARTIFACTS_ENV) or None
     if retries is None:
@@ -88,8 +89,7 @@ def resolve_executor(
     if retries < 0:
         raise InvalidInput(f"--retries must be 0 or more, got {retries}")
     if name == "local":
-        given = [f for f, v in (("--scheduler", scheduler), ("--artifacts", artifacts)) if v]
-        if given and executor:  # values from the environment alone are simply not used
+        if given:  # values from the environment alone are simply not used
             raise InvalidInput(f"{' and '.join(given)} only apply with --executor dask")
         return ExecutorSpec()
     if not scheduler:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -34,7 +35,7 @@ from ..store import utcnow
 from . import ExecutorSpec
 from .dask_worker import StepTask, WorkerLost, release_run, run_step, worker_environment
 
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = float(os.environ.get("JUPYTER_MLOPS_DASK_CONNECT_TIMEOUT", "10"))
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
