@@ -56,6 +56,24 @@ class MlopsExtension(ExtensionApp):
         help="Seconds a step of a background run may take before it is stopped and fails; "
         "0: no limit.",
     )
+    executor = Unicode(
+        "",
+        config=True,
+        help="Where the steps of background runs execute: 'local' (kernels on this machine) or "
+        "'dask' (default: $JUPYTER_MLOPS_EXECUTOR, else local).",
+    )
+    dask_scheduler = Unicode(
+        "",
+        config=True,
+        help="The Dask scheduler's address for executor 'dask', e.g. tcp://HOST:8786 "
+        "(default: $JUPYTER_MLOPS_DASK_SCHEDULER).",
+    )
+    artifacts = Unicode(
+        "",
+        config=True,
+        help="Artifact store shared with the Dask workers: s3://BUCKET/PREFIX or a folder every "
+        "worker can reach (default: $JUPYTER_MLOPS_ARTIFACTS).",
+    )
     event_interval = Float(
         0.1,
         config=True,
@@ -75,6 +93,7 @@ class MlopsExtension(ExtensionApp):
             store_how="server setting MlopsExtension.store",
         )
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mlops")
+        self.service.executor = self.executor_spec()
         location = self.service.location
         self.log.info(
             "jupyter_mlops %s: store %s (%s)", __version__, self.service.store,
@@ -83,6 +102,16 @@ class MlopsExtension(ExtensionApp):
         for message in location.warnings if location else ():
             self.log.warning("jupyter_mlops: %s", message)
         self._start_runs()
+
+    def executor_spec(self) -> Any:
+        """The executor the traits configure (None: ``$JUPYTER_MLOPS_EXECUTOR``'s, or local)."""
+        if not (self.executor or self.dask_scheduler or self.artifacts):
+            return None
+        from .runner.executors import resolve_executor
+
+        return resolve_executor(
+            self.executor or None, self.dask_scheduler or None, self.artifacts or None
+        )
 
     def _reap_dead_runs(self) -> None:
         """At start: runs whose process died are recorded as interrupted, their kernels

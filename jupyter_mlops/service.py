@@ -36,6 +36,7 @@ class MlopsService(RunOperations, RegistryOperations):
     explicit_registry: str | None = None
     store_how: str = "--store"
     allow_hidden: bool = True
+    executor: Any = None  # an ExecutorSpec for runs (server settings); None: the environment's
 
     @classmethod
     def create(
@@ -66,7 +67,7 @@ class MlopsService(RunOperations, RegistryOperations):
         return MlopsService(
             location.path, registry.uri, self.root_dir, location=location,
             registry_how=registry.how, explicit_registry=self.explicit_registry,
-            store_how=self.store_how, allow_hidden=self.allow_hidden,
+            store_how=self.store_how, allow_hidden=self.allow_hidden, executor=self.executor,
         )  # fmt: skip
 
     def store_for(self, notebook: str | None) -> Path:

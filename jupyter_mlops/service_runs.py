@@ -51,7 +51,7 @@ class RunOperations:
             report=report,
             on_event=on_event,
             refresh=refresh,
-            executor=executor,
+            executor=executor or getattr(self, "executor", None),
         )
         return run.to_dict()
 
@@ -126,7 +126,7 @@ class RunOperations:
             self.publish_options(path, **publish)  # type: ignore[attr-defined]
         prepared = prepare_run(
             notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
-            step_timeout=step_timeout,
+            step_timeout=step_timeout, executor=getattr(self, "executor", None),
         )  # fmt: skip
         store = self.for_notebook(notebook).store
         return queue_run(

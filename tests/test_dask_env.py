@@ -52,7 +52,9 @@ def test_option_errors_are_one_line_and_record_nothing(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: cannot reach the Dask scheduler at {address}")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot reach the Dask scheduler at {address}"
+    )
     assert not (store / "runs.db").exists()  # no half-written run
 
 
@@ -109,6 +111,31 @@ def test_a_miss_because_the_workers_environment_differs_says_so(tmp_path):
     assert {s["status"] for s in remote["steps"].values()} == {"succeeded"}
     reason = remote["steps"]["first"]["reason"]
     assert reason == "worker environment differs: only on the workers: fakepkg 1.0", reason
-    assert json.loads(json.dumps(remote["steps"]["second"]["placement"]))["worker"] == (
-        cluster.addresses["odd"]
+    assert (
+        json.loads(json.dumps(remote["steps"]["second"]["placement"]))["worker"]
+        == (cluster.addresses["odd"])
     )
+
+
+def test_server_runs_record_the_configured_executor(tmp_path):
+    """``c.MlopsExtension.executor/dask_scheduler/artifacts`` become the service's executor:
+    a background run queued by the server records it, and its run process follows it."""
+    from jupyter_mlops.extension import MlopsExtension
+    from jupyter_mlops.runner.store import Store
+    from jupyter_mlops.service import MlopsService
+
+    assert MlopsExtension().executor_spec() is None
+    extension = MlopsExtension()
+    extension.executor, extension.dask_scheduler = "dask", "127.0.0.1:8786"
+    extension.artifacts = "s3://bucket/team"
+    service = MlopsService.create(store=str(tmp_path / "store"), root_dir=tmp_path)
+    service.executor = extension.executor_spec()
+    _notebook(tmp_path)
+    run_id, root = service.queue_run("two.ipynb")
+    with Store.open_existing(root) as db:
+        options = db.get_run(run_id)["options"]
+    assert options["executor"] == {
+        "name": "dask", "scheduler": "tcp://127.0.0.1:8786", "artifacts": "s3://bucket/team",
+        "retries": 1,
+    }  # fmt: skip
+    assert options["jobs"] == 2  # steps in flight on the cluster: all of them
