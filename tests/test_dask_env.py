@@ -139,3 +139,23 @@ def test_server_runs_record_the_configured_executor(tmp_path):
         "retries": 1,
     }  # fmt: skip
     assert options["jobs"] == 2  # steps in flight on the cluster: all of them
+
+
+def test_resources_tags_compile_to_amounts_and_malformed_ones_are_errors(tmp_path):
+    from jupyter_mlops.compiler import compile_notebook
+    from jupyter_mlops.errors import MlopsError
+
+    nb = write_notebook(
+        tmp_path / "res.ipynb",
+        [
+            code("x = 1", "step:prep"),
+            code("y = x", "step:train", "resources:gpu=1", "resources:memory=8GiB"),
+        ],
+    )
+    steps = {s.name: s for s in compile_notebook(str(nb)).steps}
+    assert steps["prep"].resources == {}
+    assert steps["train"].resources == {"gpu": 1, "memory": 8 * 2**30}
+    assert steps["train"].to_dict()["resources"] == {"gpu": 1, "memory": 8 * 2**30}
+    bad = write_notebook(tmp_path / "bad.ipynb", [code("x = 1", "step:a", "resources:gpu")])
+    with pytest.raises(MlopsError, match=r"malformed tag 'resources:gpu': expected resources:NAME"):
+        compile_notebook(str(bad))

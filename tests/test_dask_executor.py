@@ -198,7 +198,8 @@ def test_resources_tags_route_steps_to_the_worker_that_has_them(tmp_path, cluste
     assert "--resources tpu=1" in error["evalue"]
 
 
-def test_cli_runs_on_dask_and_cancel_stops_the_step_on_the_worker(tmp_path, cluster):
+@pytest.mark.parametrize("how", ["cancel", "client-dies"])
+def test_cancel_or_a_lost_client_stops_the_step_on_the_worker(tmp_path, cluster, how):
     marker = tmp_path / "kernel.pid"
     nb = write_notebook(
         tmp_path / "slow.ipynb",
@@ -221,13 +222,14 @@ def test_cli_runs_on_dask_and_cancel_stops_the_step_on_the_worker(tmp_path, clus
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
     kernel = int(marker.read_text())
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT if how == "cancel" else signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    record = json.loads(out)
-    assert record["status"] == "cancelled"
-    assert record["steps"]["slow"]["status"] == "failed"
-    assert record["steps"]["slow"]["error"]["ename"] == "Cancelled"
+    if how == "cancel":
+        assert proc.returncode == 130, err
+        record = json.loads(out)
+        assert record["status"] == "cancelled"
+        assert record["steps"]["slow"]["status"] == "failed"
+        assert record["steps"]["slow"]["error"]["ename"] == "Cancelled"
     deadline = time.monotonic() + 20
     while _alive(kernel):  # the worker killed the step's kernel
         assert time.monotonic() < deadline, "the kernel on the worker still runs"

@@ -33,7 +33,14 @@ from ..scheduler import Scheduler
 from ..secrets import redacted, scrub_files, scrub_text
 from ..store import utcnow
 from . import ExecutorSpec
-from .dask_worker import StepTask, WorkerLost, release_run, run_step, worker_environment
+from .dask_worker import (
+    StepTask,
+    WorkerLost,
+    prestart,
+    release_run,
+    run_step,
+    worker_environment,
+)
 
 CONNECT_TIMEOUT = float(os.environ.get("JUPYTER_MLOPS_DASK_CONNECT_TIMEOUT", "10"))
 _clients: dict[str, Any] = {}
@@ -195,6 +202,10 @@ class DaskScheduler(Scheduler):
 
     def run(self) -> None:
         self._remember_environments()
+        if not self.options.isolate:
+            with contextlib.suppress(Exception):  # warm kernels on the workers meanwhile
+                self.client.run(prestart, self.run_id, self.pipeline.kernel, self.options.cwd,
+                                wait=False)  # fmt: skip
         try:
             super().run()
         finally:

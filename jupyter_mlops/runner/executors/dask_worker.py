@@ -100,6 +100,30 @@ class _Pool:
             self._start_reaper()
             return slot
 
+    def prestart(self, run_id: str, kernel: str, cwd: str, log: Path) -> None:
+        """Start a kernel for the run in the background (a start costs about a second)."""
+        from ..kernels import KernelSlot
+
+        with self.lock:
+            if self.runs.get(run_id):
+                return
+            self.count += 1
+            slot = KernelSlot(
+                self.count, kernel, cwd, log, os.path.join(self.ipc, f"k{self.count}")
+            )
+            self.runs[run_id] = [_Pooled(slot)]
+            self._start_reaper()
+
+        def start() -> None:
+            with contextlib.suppress(Exception):  # the step that needs it retries
+                import papermill  # noqa: F401 - imported here, ahead of the first step
+
+                from .. import engine  # noqa: F401
+
+                slot.start()
+
+        threading.Thread(target=start, name="mlops-prestart", daemon=True).start()
+
     def release(self, run_id: str, slot: Any) -> None:
         with self.lock:
             slot.busy = False
@@ -164,6 +188,16 @@ def _pool() -> _Pool:
 def release_run(run_id: str) -> int:
     """Shut down the run's kernels on this worker (``client.run`` at the end of a run)."""
     return _pool().close_run(run_id) if _POOL is not None else 0
+
+
+def prestart(run_id: str, kernel: str, cwd: str, dask_worker: Any = None) -> None:
+    """Warm a kernel for the run on this worker (``client.run`` when a Dask run starts)."""
+    from ...serialization import private_dir
+
+    run_dir = private_dir(_base(dask_worker) / "runs" / run_id)
+    _pool().prestart(
+        run_id, kernel, cwd if os.path.isdir(cwd) else str(run_dir), run_dir / "kernel-0.log"
+    )
 
 
 def _base(worker: Any) -> Path:
