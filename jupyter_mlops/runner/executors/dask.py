@@ -339,8 +339,14 @@ class DaskScheduler(Scheduler):
             name = type(exc).__name__
             if name == "KilledWorker":
                 return StepError(None, "WorkerLost", f"the step's worker left the cluster ({exc})")
-            if self.cancelled.is_set() or isinstance(exc, FutureCancelledError):
+            if self.cancelled.is_set():
                 return StepError(None, "Cancelled", "the run was cancelled")
+            if isinstance(exc, FutureCancelledError):
+                return StepError(
+                    None, "DaskCancelled",
+                    f"the Dask scheduler at {self.spec.scheduler} dropped the step's task (it "
+                    "restarted, or this client lost its connection)",
+                )  # fmt: skip
             detail = str(exc).splitlines()[0] if str(exc) else "no detail"
             return StepError(None, name, f"the Dask task failed: {detail}")
         finally:
