@@ -120,6 +120,7 @@ class MlopsService(RunOperations, RegistryOperations):
             "registry_how": service.registry_how,
             "mlflow_env": mlflow_env_line(service.registry_uri),
             "warnings": [*(location.warnings if location else ()), *registry.warnings],
+            "executor": self.executor.recorded() if self.executor else None,  # server setting
         }
 
     # -- compile -----------------------------------------------------------------------------

@@ -139,6 +139,7 @@ def test_server_runs_record_the_configured_executor(tmp_path):
         "retries": 1,
     }  # fmt: skip
     assert options["jobs"] == 2  # steps in flight on the cluster: all of them
+    assert service.info()["executor"] == options["executor"]  # GET /mlops/api/info shows it
 
 
 def test_resources_tags_compile_to_amounts_and_malformed_ones_are_errors(tmp_path):
