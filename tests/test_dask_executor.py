@@ -44,8 +44,10 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster(env):
     cluster = start_cluster(
-        env["folder"] / "cluster", env["s3"].env, {"a": [], "b": ["--resources", "gpu=1"]}
-    )
+        env["folder"] / "cluster",
+        {**env["s3"].env, "JUPYTER_MLOPS_TEST_BACKGROUND_BYTES": str(1 << 20)},
+        {"a": [], "b": ["--resources", "gpu=1"]},
+    )  # outputs of 1 MiB or more are written in the background by the kernels
     yield cluster
     cluster.stop()
 
@@ -101,6 +103,25 @@ def test_diamond_on_dask_with_s3_equals_the_local_run(tmp_path, cluster):
             assert fs.cat(f"bucket/diamond/{digest[:2]}/{digest}") == local_file.read_bytes(), name
     executed = json.loads(Path(remote["steps"]["train"]["notebook"]).read_text())
     assert executed["cells"][-1]["metadata"]["mlops"]["generated"] == "outputs"
+
+
+def test_an_array_written_in_the_background_travels_through_s3(tmp_path, cluster):
+    nb = write_notebook(
+        tmp_path / "array.ipynb",
+        [
+            code("import numpy as np\narr = np.arange(400_000, dtype='int64')", "step:make"),
+            code("total = int(arr.sum())", "step:use"),
+            code("total", "metrics"),
+        ],
+    )
+    local = run(nb, tmp_path / "local", jobs=1)
+    remote = run(nb, tmp_path / "remote", dask(cluster, "s3://bucket/array"))
+    assert remote["status"] == "succeeded", remote["steps"]
+    assert remote["metrics"] == local["metrics"] == {"total": 399_999 * 400_000 // 2}
+    digest = remote["steps"]["make"]["outputs"]["arr"]
+    assert digest == local["steps"]["make"]["outputs"]["arr"]
+    stored = tmp_path / "remote" / "artifacts" / digest[:2] / digest
+    assert stored.stat().st_size > 3_200_000  # 3.2 MB of int64, in the local store too
 
 
 def test_cache_hits_across_executors_with_a_shared_folder(tmp_path, cluster):

@@ -99,7 +99,7 @@ class SharedArtifacts:
                     f"artifact {self.url_of(digest)} is not in the shared store (removed, or "
                     "another store URL was used): run again with --refresh to recompute it"
                 ) from None
-            if file_digest(tmp) != digest:
+            if _digest_of(tmp) != digest:
                 with contextlib.suppress(Exception):  # a re-run uploads or recomputes it
                     self.fs.rm(self.key(digest))
                 raise CorruptArtifact(
@@ -111,3 +111,25 @@ class SharedArtifacts:
         finally:
             Path(tmp).unlink(missing_ok=True)
         return target
+
+
+def _digest_of(path: str) -> str:
+    """:func:`file_digest` on a thread of its own: Dask's profiler samples the frames of task
+    threads, and a sampled frame keeping a view of the memory map alive for a moment would
+    make closing the map fail (``BufferError``)."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def compute() -> None:
+        try:
+            box["digest"] = file_digest(path)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=compute, name="mlops-digest", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["digest"]
