@@ -108,10 +108,12 @@ class Cluster:
         assert set(names) <= set(self.addresses), self.addresses
 
     def stop(self) -> None:
-        for proc in self.workers.values():
+        procs = [*self.workers.values(), *([self.scheduler] if self.scheduler else [])]
+        for proc in procs:  # all at once: each takes a moment to close
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             _stop(proc)
-        if self.scheduler is not None:
-            _stop(self.scheduler)
 
 
 def start_cluster(folder: Path, env: dict[str, str], workers: dict[str, list[str]],

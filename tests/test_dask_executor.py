@@ -93,6 +93,18 @@ def test_diamond_on_dask_with_s3_equals_the_local_run(tmp_path, cluster):
     # both branches ran at once, each on its own worker (one thread per worker)
     assert placement["feat_a"]["worker"] != placement["feat_b"]["worker"]
     assert steps(local, "placement") == dict.fromkeys(placement)
+    # warm kernels: the steps a worker ran shared its kernel; stopped when the run ended
+    kernels: dict[str, set[str]] = {}
+    for p in placement.values():
+        kernels.setdefault(p["worker"], set()).add(p["attempts"][-1]["kernel"])
+    assert all(len(names) == 1 for names in kernels.values()), kernels
+    from distributed import Client
+
+    from jupyter_mlops.runner.executors.dask_worker import kernels_by_run
+
+    with Client(cluster.address, set_as_default=False) as client:
+        left = client.run(kernels_by_run)
+    assert all(remote["id"] not in runs for runs in left.values()), left
     # the outputs are in S3 and in the local store, byte for byte
     import s3fs
 

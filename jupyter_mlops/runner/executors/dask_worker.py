@@ -190,6 +190,14 @@ def release_run(run_id: str) -> int:
     return _pool().close_run(run_id) if _POOL is not None else 0
 
 
+def kernels_by_run() -> dict[str, int]:
+    """How many kernels this worker keeps for each run (``client.run``, for diagnostics)."""
+    if _POOL is None:
+        return {}
+    with _POOL.lock:
+        return {run: len(pooled) for run, pooled in _POOL.runs.items()}
+
+
 def prestart(run_id: str, kernel: str, cwd: str, dask_worker: Any = None) -> None:
     """Warm a kernel for the run on this worker (``client.run`` when a Dask run starts)."""
     from ...serialization import private_dir
