@@ -108,12 +108,14 @@ class Cluster:
         assert set(names) <= set(self.addresses), self.addresses
 
     def stop(self) -> None:
-        procs = [*self.workers.values(), *([self.scheduler] if self.scheduler else [])]
-        for proc in procs:  # all at once: each takes a moment to close
+        """Workers first, all at once (each takes a moment to close), then the scheduler."""
+        for proc in self.workers.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+        for proc in self.workers.values():
             _stop(proc)
+        if self.scheduler is not None:
+            _stop(self.scheduler)
 
 
 def start_cluster(folder: Path, env: dict[str, str], workers: dict[str, list[str]],
