@@ -109,3 +109,27 @@ def test_the_check_catches_upward_and_forbidden_imports(tmp_path: Path) -> None:
         "runner/run.py:2: runner (layer 2) imports jupyter_mlops.service (layer 3)",
         "runner/run.py:3: runner (layer 2) imports jupyter_mlops.registry.provenance (layer 2)",
     ]
+
+
+OPTIONAL = ("distributed", "dask", "fsspec", "s3fs")  # the [dask] and [s3] extras
+OPTIONAL_HOMES = {"runner/executors/dask.py", "runner/executors/dask_worker.py",
+                  "runner/artifact_store.py"}  # fmt: skip
+
+
+def test_dask_and_fsspec_are_imported_only_by_the_dask_executor() -> None:
+    """Nothing of the extras is imported (even lazily) outside the Dask executor's modules,
+    and those are imported only when ``--executor dask`` is used (``executors/__init__``)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where in OPTIONAL_HOMES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            found += [f"{where}:{node.lineno}: {n}" for n in names
+                      if n.split(".")[0] in OPTIONAL]  # fmt: skip
+    assert found == []

@@ -74,8 +74,13 @@ def connect(spec: ExecutorSpec) -> Any:
 def open_executor(spec: ExecutorSpec) -> None:
     """Check that the cluster and the shared store can be reached (before a run is recorded);
     the client stays open for the run."""
-    connect(spec)
+    client = connect(spec)
     try:
+        if not client.scheduler_info(n_workers=-1).get("workers"):
+            raise InvalidInput(
+                f"the Dask cluster at {spec.scheduler} has no workers: start some "
+                f"(`dask worker {spec.scheduler}`)"
+            )
         check_artifacts(spec)
     except BaseException:
         disconnect(spec)
