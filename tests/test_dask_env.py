@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from runner_fixtures import cli_env, code, mlops, write_notebook
 from jupyter_mlops.errors import InvalidInput
 from jupyter_mlops.runner import run_pipeline
 from jupyter_mlops.runner.executors import resolve_executor
+from jupyter_mlops.runner.store import Store
 
 
 def _notebook(folder: Path) -> Path:
@@ -105,6 +107,19 @@ def test_a_miss_because_the_workers_environment_differs_says_so(tmp_path):
         assert local.status == "succeeded"
         spec = resolve_executor("dask", cluster.address, str(tmp_path / "shared"))
         remote = run_pipeline(nb, store=store, report="none", executor=spec).record
+        # a cluster whose workers are gone: refused before anything is recorded
+        worker = cluster.workers.pop("odd")
+        worker.terminate()
+        worker.wait(30)
+        from distributed import Client
+
+        with Client(cluster.address, set_as_default=False) as client:
+            while client.scheduler_info(n_workers=-1)["workers"]:
+                time.sleep(0.1)
+        with pytest.raises(InvalidInput, match="has no workers: start some"):
+            run_pipeline(nb, store=store, report="none", executor=spec)
+        with Store.open_existing(store) as db:
+            assert len(db.list_runs(None, 10)) == 2
     finally:
         cluster.stop()
     assert remote["status"] == "succeeded"
@@ -121,7 +136,6 @@ def test_server_runs_record_the_configured_executor(tmp_path):
     """``c.MlopsExtension.executor/dask_scheduler/artifacts`` become the service's executor:
     a background run queued by the server records it, and its run process follows it."""
     from jupyter_mlops.extension import MlopsExtension
-    from jupyter_mlops.runner.store import Store
     from jupyter_mlops.service import MlopsService
 
     assert MlopsExtension().executor_spec() is None
