@@ -136,6 +136,29 @@ def test_an_array_written_in_the_background_travels_through_s3(tmp_path, cluster
     assert stored.stat().st_size > 3_200_000  # 3.2 MB of int64, in the local store too
 
 
+def test_output_streams_while_the_step_runs(tmp_path, cluster):
+    from datetime import datetime
+
+    from jupyter_mlops.runner.store import Store
+
+    nb = write_notebook(
+        tmp_path / "live.ipynb",
+        [code("import time\nprint('hello-live', flush=True)\ntime.sleep(3)\nx = 1", "step:talk")],
+    )
+    record = run(nb, tmp_path / "store", dask(cluster, str(tmp_path / "shared")))
+    assert record["status"] == "succeeded"
+    with Store.open_existing(tmp_path / "store") as db:
+        events = db.events(record["id"])
+    said = [e for e in events if e["kind"] == "output" and "hello-live" in e["text"]]
+    assert len(said) == 1  # once: the final log does not repeat what was streamed
+
+    def t(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    finished = t(record["steps"]["talk"]["finished_at"])
+    assert (finished - t(said[0]["time"])).total_seconds() > 1.5  # seen while it slept
+
+
 def test_cache_hits_across_executors_with_a_shared_folder(tmp_path, cluster):
     nb = diamond(tmp_path, a_code="a = base + 10")
     store, shared = tmp_path / "store", str(tmp_path / "shared")

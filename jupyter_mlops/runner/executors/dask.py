@@ -36,6 +36,7 @@ from . import ExecutorSpec
 from .dask_worker import (
     StepTask,
     WorkerLost,
+    output_topic,
     prestart,
     release_run,
     run_step,
@@ -153,6 +154,7 @@ class DaskScheduler(Scheduler):
         self._placement: dict[str, dict[str, Any]] = {}
         self._futures: dict[str, Any] = {}
         self._futures_lock = threading.Lock()
+        self._live: dict[str, int] = {}  # step -> attempt whose output is streamed
         self._environments = self._worker_environments()
         fingerprints = sorted({e["fingerprint"] for e in self._environments.values()})
         self._environment = fingerprints[0] if len(fingerprints) == 1 else "|".join(fingerprints)
@@ -207,6 +209,8 @@ class DaskScheduler(Scheduler):
 
     def run(self) -> None:
         self._remember_environments()
+        with contextlib.suppress(Exception):  # live output of running steps
+            self.client.subscribe_topic(output_topic(self.run_id), self._on_output)
         if not self.options.isolate:
             with contextlib.suppress(Exception):  # warm kernels on the workers meanwhile
                 self.client.run(prestart, self.run_id, self.pipeline.kernel, self.options.cwd,
@@ -216,7 +220,21 @@ class DaskScheduler(Scheduler):
         finally:
             with contextlib.suppress(Exception):  # the run's warm kernels on the workers
                 self.client.run(release_run, self.run_id)
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic(output_topic(self.run_id))
             disconnect(self.spec)
+
+    def _on_output(self, event: tuple[float, dict[str, Any]]) -> None:
+        """A running step printed: append it to its log here (tailed into output events)."""
+        msg = event[1]
+        with self._futures_lock:
+            live = self._live.get(msg.get("step")) == msg.get("attempt")
+            if live:
+                with (
+                    contextlib.suppress(OSError),
+                    open(self.run_dir / f"{msg['step']}.log", "a", encoding="utf-8") as fh,
+                ):
+                    fh.write(msg.get("text", ""))
 
     def _remember_environments(self) -> None:
         """Keep the workers' environment records (to explain later cache misses)."""
@@ -331,6 +349,7 @@ class DaskScheduler(Scheduler):
         )  # fmt: skip
         with self._futures_lock:
             self._futures[task.step] = future
+            self._live[task.step] = task.attempt
         try:
             while True:
                 if self.cancelled.is_set():
@@ -357,6 +376,7 @@ class DaskScheduler(Scheduler):
         finally:
             with self._futures_lock:
                 self._futures.pop(task.step, None)
+                self._live.pop(task.step, None)
             with contextlib.suppress(Exception):
                 Variable(task.claim, client=self.client).delete()
 

@@ -265,6 +265,37 @@ def _watch(worker: Any, key: str, slot: Any, cancelled: threading.Event, done: t
     return thread
 
 
+def output_topic(run_id: str) -> str:
+    """The Dask event topic on which a run's steps stream their output."""
+    return f"jupyter-mlops-output-{run_id}"
+
+
+def _stream(worker: Any, task: StepTask, log: Path, done: threading.Event) -> None:
+    """Send what the step prints to the client while it runs (Dask events)."""
+    import codecs
+
+    def tail() -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        offset = 0
+        while not done.wait(0.3):
+            try:
+                with open(log, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read(256 * 1024)
+            except OSError:
+                continue
+            offset += len(data)
+            text = decoder.decode(data)
+            if text:
+                with contextlib.suppress(Exception):
+                    worker.log_event(
+                        output_topic(task.run_id),
+                        {"step": task.step, "attempt": task.attempt, "text": text},
+                    )
+
+    threading.Thread(target=tail, name="mlops-output", daemon=True).start()
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -334,6 +365,7 @@ def run_step(task: StepTask) -> dict[str, Any]:
     cancelled, done = threading.Event(), threading.Event()
     if key is not None:
         _watch(worker, key, slot, cancelled, done)
+    _stream(worker, task, log_path, done)
     try:
         nb = build_step_notebook(pipeline, plan)
         error = execute_step_notebook(slot, nb, notebook_path, log_path, task.timeout, cancelled)
