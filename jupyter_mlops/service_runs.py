@@ -32,9 +32,11 @@ class RunOperations:
         on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
         refresh: list[str] | None = None,
         executor: Any = None,
+        pipeline: Any = None,
     ) -> dict[str, Any]:
-        """Run the notebook's pipeline to the end; return the run record (``executor``: an
-        ``ExecutorSpec``; None: the environment's, else this machine)."""
+        """Run the notebook's pipeline to the end; return the run record. ``pipeline``: its
+        compiled pipeline, when the caller has just compiled it (see :meth:`pipeline`);
+        ``executor``: an ``ExecutorSpec`` (None: the environment's, else this machine)."""
         from .runner import run_pipeline
 
         notebook = self.notebook_path(path)
@@ -52,6 +54,7 @@ class RunOperations:
             on_event=on_event,
             refresh=refresh,
             executor=executor or getattr(self, "executor", None),
+            pipeline=pipeline,
         )
         return run.to_dict()
 

@@ -89,6 +89,7 @@ class RunApp(Subcommand):
             on_event=progress,
             refresh=args.refresh,
             executor=executor,
+            pipeline=pipeline,
         )
         progress.close()
         print(summary_table(record), file=sys.stderr)

@@ -403,10 +403,16 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``)."""
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``).
+
+        Inside another transaction of the same thread (e.g. a :meth:`batch`), it joins that
+        one: its writes commit or roll back with it."""
         if self.readonly:
             raise InvalidInput(f"the store {self.root} was opened for reading only")
-        with self._lock:
+        with self._lock:  # reentrant: the outer transaction's thread holds it
+            if self._db.in_transaction:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -414,6 +420,12 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Group the writes made inside into one transaction (one commit, one fsync):
+        e.g. the records and events of a series of cached steps. Other threads' writes wait
+        for it to end."""
+        return self.transaction()
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
