@@ -105,6 +105,8 @@ def test_diamond_on_dask_with_s3_equals_the_local_run(tmp_path, cluster):
     with Client(cluster.address, set_as_default=False) as client:
         left = client.run(kernels_by_run)
     assert all(remote["id"] not in runs for runs in left.values()), left
+    for name in cluster.addresses:  # nothing of the run is left in the workers' folders
+        assert not (cluster.folder / f"w-{name}" / "jupyter-mlops" / "runs" / remote["id"]).exists()
     # the outputs are in S3 and in the local store, byte for byte
     import s3fs
 

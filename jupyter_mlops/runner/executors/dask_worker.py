@@ -185,9 +185,15 @@ def _pool() -> _Pool:
         return _POOL
 
 
-def release_run(run_id: str) -> int:
-    """Shut down the run's kernels on this worker (``client.run`` at the end of a run)."""
-    return _pool().close_run(run_id) if _POOL is not None else 0
+def release_run(run_id: str, dask_worker: Any = None) -> int:
+    """Shut down the run's kernels on this worker and remove its folder here (kernel logs)
+    (``client.run`` at the end of a run)."""
+    import shutil
+
+    closed = _pool().close_run(run_id) if _POOL is not None else 0
+    if dask_worker is not None:
+        shutil.rmtree(_base(dask_worker) / "runs" / run_id, ignore_errors=True)
+    return closed
 
 
 def kernels_by_run() -> dict[str, int]:
