@@ -494,6 +494,28 @@ class Store:
             notebook, notebook_sha256, parameters, steps, options, git, False, request
         )
 
+    def _cannot_record(self, exc: OSError) -> InvalidInput:
+        return InvalidInput(
+            f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
+            "choose another --store (or JUPYTER_MLOPS_STORE)"
+        )
+
+    def _new_run_dir(self) -> tuple[str, Path]:
+        """A new run id and its folder, made now: ids are the second plus 24 random bits,
+        so two runs started in the same second may draw the same id; the folder is the
+        claim, and a taken one means drawing again."""
+        for _ in range(8):
+            run_id = new_run_id()
+            run_dir = self.runs_dir / run_id
+            try:
+                run_dir.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._cannot_record(exc) from None
+            return run_id, run_dir
+        raise InvalidInput(f"cannot record a run in {self.runs_dir}: no free run id")
+
     def _insert_run(
         self,
         notebook: str,
@@ -505,11 +527,9 @@ class Store:
         owned: bool,
         request: dict[str, Any] | None = None,
     ) -> str:
-        run_id = new_run_id()
-        run_dir = self.runs_dir / run_id
+        run_id, run_dir = self._new_run_dir()
         fd = None
         try:
-            run_dir.mkdir(parents=True)
             if request is not None:
                 _write_private(run_dir / REQUEST_NAME, json.dumps(request))
             if owned:
@@ -518,10 +538,7 @@ class Store:
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise InvalidInput(
-                f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
-                "choose another --store (or JUPYTER_MLOPS_STORE)"
-            ) from None
+            raise self._cannot_record(exc) from None
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         pid = os.getpid() if owned else None
