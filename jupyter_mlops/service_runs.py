@@ -200,7 +200,7 @@ class RunOperations:
             return collect_garbage(store, keep, seconds, dry_run, protected)
 
 
-PUBLISH_KEYS = ("name", "description", "aliases", "require", "must_beat")
+PUBLISH_KEYS = ("name", "description", "aliases", "require", "must_beat", "promote")
 
 
 def check_publish(publish: Any) -> dict[str, Any] | None:
@@ -216,7 +216,7 @@ def check_publish(publish: Any) -> dict[str, Any] | None:
         raise InvalidInput(
             f"publish: unknown setting {unknown[0]!r} (known: {', '.join(PUBLISH_KEYS)})"
         )
-    for key in ("name", "description", "must_beat"):
+    for key in ("name", "description", "must_beat", "promote"):
         if publish.get(key) is not None and not isinstance(publish[key], str):
             raise InvalidInput(f"publish.{key} must be a string")
     for key in ("aliases", "require"):
@@ -241,7 +241,8 @@ def _publish_after_run(service: Any, store: Path, run_id: str, publish: dict[str
     try:
         given = {k: v for k, v in publish.items() if k != "name" and v is not None}
         result = service.publish(run_id, publish.get("name"), **given)
-        outcome = {k: result.get(k) for k in ("name", "version", "uri", "aliases", "checks")}
+        keys = ("name", "version", "uri", "aliases", "checks", "promoted", "promotion")
+        outcome = {k: result.get(k) for k in keys if k in result}
     except MlopsError as exc:
         outcome = {"error": "; ".join(exc.messages), "checks": getattr(exc, "checks", None)}
     except Exception as exc:  # noqa: BLE001 - the registry, the disk: the run still says why
