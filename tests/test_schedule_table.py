@@ -172,3 +172,21 @@ def test_a_store_of_the_previous_schema_gains_the_schedule_tables(tmp_path: Path
     with Store.open(root) as new:
         assert 4 in new.migrated
         assert _add(new)["cron"] == EVERY_2S
+
+
+@pytest.mark.parametrize("catchup", ["coalesce", "skip"])
+def test_missed_slots_then_an_on_time_one(store: Store, catchup: str) -> None:
+    schedule = _add(store, catchup=catchup)
+    table.claim_due(store, at(1.7), "a", grace=1)
+    fired = table.claim_due(store, at(7.6), "a", grace=1)  # 12:00:08.1: :04, :06 missed
+    assert [(f.slot, f.kind, f.missed) for f in fired] == [
+        ("2026-11-27T12:00:08Z", "catch-up" if catchup == "coalesce" else "cron",
+         2 if catchup == "coalesce" else 0)
+    ]  # fmt: skip
+    states = [
+        (f["slot"][-3:], f["state"], f["missed"]) for f in table.firings(store, schedule["id"])
+    ]
+    if catchup == "skip":
+        assert ("06Z", "skipped", 2) in states
+    else:
+        assert [s for s in states if s[1] == "skipped"] == []

@@ -182,14 +182,17 @@ def claim_due(store: Store, now: datetime, who: str, grace: float) -> list[Firin
             last = slots[-1]
             on_time = (now - last).total_seconds() <= grace
             missed = count - 1 if on_time else count
-            if on_time or schedule["catchup"] == "coalesce":
-                kind = "cron" if not missed else "catch-up"
-                if _insert(db, schedule["id"], slot_text(last), kind, who, lease, missed):
-                    out.append(Firing(schedule, slot_text(last), kind, missed))
-            else:  # skip: one record of the slots that did not run
-                _insert(db, schedule["id"], slot_text(last), "catch-up", who, None, missed,
+            coalesce = schedule["catchup"] == "coalesce"
+            if missed and not coalesce:  # skip: one record of the slots that did not run
+                skipped = slots[-2] if on_time else last
+                _insert(db, schedule["id"], slot_text(skipped), "catch-up", who, None, missed,
                         state="skipped", outcome={"result": "skipped", "reason":
                         f"{missed} slot(s) missed while no scheduler ran (catch-up: skip)"})  # fmt: skip
+            if on_time or coalesce:
+                kind = "catch-up" if missed and coalesce else "cron"
+                late = missed if coalesce else 0
+                if _insert(db, schedule["id"], slot_text(last), kind, who, lease, late):
+                    out.append(Firing(schedule, slot_text(last), kind, late))
         for row in db.execute(  # claims whose scheduler died before queueing the run
             "SELECT f.*, s.id AS sid FROM schedule_firings f JOIN schedules s ON s.id ="
             " f.schedule_id WHERE f.state = 'claimed' AND f.lease_until < ?",
