@@ -317,7 +317,7 @@ def _publish_fast(record, tmp, native, checker, uri, experiment, name, descripti
         decide, extra = promote
         written = fastpublish.Writer(uri, experiment_id).write(
             run, logged, {"name": name, "tags": tags, "pipeline_run": str(record["id"])},
-            list(aliases), card, decide=decide, extra=extra,
+            list(aliases), card, decide, extra,
         )  # fmt: skip
     except BaseException:
         shutil.rmtree(run_dir.parent, ignore_errors=True)
