@@ -64,6 +64,7 @@ def test_the_ci_recipe_exit_codes_and_promotion(project: dict) -> None:
     assert code == 0, out
     promotion = result["publish"]["promotion"]
     assert result["publish"]["promoted"] is False and "promoted: False" in out
+    assert "not promoted: version" in out and "accuracy is" in out  # the CLI's own line
     assert promotion["metric"] == "accuracy" and promotion["incumbent_version"] == champion
     assert promotion["value"] < promotion["incumbent"]
     assert _production(project) == champion

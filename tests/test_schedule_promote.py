@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from registry_fixtures import cli, cli_env, iris, make_record, seed_registry
+from registry_fixtures import iris, make_record, seed_registry
 
 from jupyter_mlops.errors import GateRefused, InvalidInput
 from jupyter_mlops.registry.gates import parse_must_beat, promotion
@@ -96,31 +96,6 @@ def test_promote_keeps_version_and_moves_alias_only_when_better(
     assert "promoted" in moves[-1]["reason"]
     published = [e for e in service.history("iris") if e["event"] == "publish"]
     assert published[-2]["schedule"] == "sched-worse"
-
-
-def test_cli_promote_exit_0_and_without_promote_must_beat_still_refuses(
-    registry: tuple[Path, str],
-) -> None:
-    store, uri = registry
-    env = cli_env(JUPYTER_MLOPS_REGISTRY_URI=uri)
-    service = _service(store, uri)
-    if _holder(service, "production") is None:
-        service.publish(_run(store, 0.9), "iris", promote="production")
-    champion = _holder(service, "production")
-    run = _run(store, 0.01)
-    text = cli("publish", run, "--name", "iris", "--store", str(store), "--must-beat",
-               "production:accuracy", "--promote", "production", env=env)  # fmt: skip
-    assert text.returncode == 0, text.stderr
-    assert "not promoted: version" in text.stdout and "accuracy is 0.01" in text.stdout
-    newest = service.models("iris")["versions"][0]  # type: ignore[index]
-    assert newest["run_id"] == run and "production" not in newest["aliases"]
-    refused = cli("publish", run, "--name", "iris", "--store", str(store), "--must-beat",
-                  "production:accuracy", env=env)  # fmt: skip
-    assert refused.returncode == 3, refused.stderr
-    assert _holder(service, "production") == champion
-    bad = cli("publish", run, "--name", "iris", "--store", str(store), "--promote", "latest",
-              env=env)  # fmt: skip
-    assert bad.returncode == 2 and "invalid alias 'latest'" in bad.stderr
 
 
 def test_promote_does_not_bypass_require(registry: tuple[Path, str]) -> None:
