@@ -116,7 +116,10 @@ class ScheduleOperations:
         if not (self.store / "runs.db").is_file():
             return []
         with Store.open_existing(self.store) as db:
-            return [self._view(db, s, now, history=1) for s in _table().list_all(db)]
+            views = [self._view(db, s, now, history=20) for s in _table().list_all(db)]
+        for view in views:  # the last outcome may be older than the newest (running) firing
+            view["firings"] = view["firings"][:3]
+        return views
 
     def schedule(self, schedule_id: str, now: datetime | None = None) -> dict[str, Any]:
         """One schedule: its settings, next 3 firings, and its firings with their outcomes."""
