@@ -142,9 +142,10 @@ class ScheduleOperations:
                 "store": str(db.root)}  # fmt: skip
         if history:
             view["firings"] = [_settled(db, f) for f in _table().firings(db, record["id"], history)]
-            view["last_outcome"] = next(
-                (f["outcome"] for f in view["firings"] if f["outcome"]), None
-            )
+            view["last_outcome"] = next(  # a slot skipped for a busy run says nothing new
+                (f["outcome"] for f in view["firings"]
+                 if f["outcome"] and not f["outcome"].get("busy")), None
+            )  # fmt: skip
         return view
 
     # -- firing ------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ def test_scheduler_fires_stops_on_sigterm_and_catches_up(tmp_path: Path) -> None
         wait_until(lambda: firings(store, coalesce["id"]) and firings(store, skip["id"]), 60)
     finally:
         assert _stop(first) == 0  # SIGTERM: a clean stop
+    # a schedule never runs twice at once: let the first runs end before the catch-up
+    wait_until(lambda: all(f["outcome"] for f in firings(store)), 180, every=0.5)
     stopped_at = time.time()
     text = log.read_text()
     assert "scheduler started" in text and "scheduler stopped" in text, text
@@ -154,6 +156,8 @@ def test_scheduler_fires_stops_on_sigterm_and_catches_up(tmp_path: Path) -> None
     assert skipped[0]["state"] == "skipped" and skipped[0]["run_id"] is None, skipped
     assert skipped[0]["missed"] >= 2 and skipped[0]["outcome"]["result"] == "skipped"
     assert all(f["kind"] == "cron" and f["missed"] == 0 for f in skipped[1:])  # on time only
+    busy = [f for f in firings(store) if (f["outcome"] or {}).get("busy")]
+    assert all(f["run_id"] is None and "still going" in f["outcome"]["reason"] for f in busy)
     slots = [f["slot"] for f in firings(store)]
     assert len(slots) == len(set((f["schedule_id"], f["slot"]) for f in firings(store)))
     # every firing's run records its outcome when it ends (let them finish)

@@ -190,3 +190,16 @@ def test_missed_slots_then_an_on_time_one(store: Store, catchup: str) -> None:
         assert ("06Z", "skipped", 2) in states
     else:
         assert [s for s in states if s[1] == "skipped"] == []
+
+
+def test_a_slot_while_the_previous_run_goes_on_is_skipped(store: Store) -> None:
+    schedule = _add(store)
+    first = table.claim_due(store, at(1.7), "a", grace=1)[0]
+    run_id = store.queue_run("/nb.ipynb", "0" * 64, {}, ["one"], {"origin": "schedule"})
+    table.started(store, schedule["id"], first.slot, run_id)
+    assert table.claim_due(store, at(3.7), "a", grace=1) == []  # :04 while the run is queued
+    busy = table.firings(store, schedule["id"])[0]
+    assert busy["slot"].endswith(":04Z") and busy["state"] == "skipped"
+    assert busy["outcome"]["busy"] and run_id in busy["outcome"]["reason"]
+    store.settle_run(run_id, "failed", "done")
+    assert [f.slot[-3:] for f in table.claim_due(store, at(5.7), "a", grace=1)] == ["06Z"]

@@ -7,7 +7,9 @@ primary key is ``(schedule_id, slot)``, and the row is a lease (``lease_until``)
 run is queued, so a scheduler that dies in between leaves the slot to another one.
 
 Missed slots (the scheduler was down) coalesce into one firing, or are recorded as one
-``skipped`` firing (``catchup`` = ``coalesce`` | ``skip``); ``missed`` counts them.
+``skipped`` firing (``catchup`` = ``coalesce`` | ``skip``); ``missed`` counts them. A slot
+that comes while the schedule's previous run is still queued or running is recorded as
+``skipped`` (``busy``): a schedule never has two runs at once.
 """
 
 from __future__ import annotations
@@ -191,7 +193,12 @@ def claim_due(store: Store, now: datetime, who: str, grace: float) -> list[Firin
             if on_time or coalesce:
                 kind = "catch-up" if missed and coalesce else "cron"
                 late = missed if coalesce else 0
-                if _insert(db, schedule["id"], slot_text(last), kind, who, lease, late):
+                going = _running(db, schedule["id"])
+                if going is not None:  # never two runs of one schedule at once
+                    _insert(db, schedule["id"], slot_text(last), kind, who, None, late,
+                            state="skipped", outcome={"result": "skipped", "busy": True,
+                            "reason": f"the previous run ({going}) was still going"})  # fmt: skip
+                elif _insert(db, schedule["id"], slot_text(last), kind, who, lease, late):
                     out.append(Firing(schedule, slot_text(last), kind, late))
         for row in db.execute(  # claims whose scheduler died before queueing the run
             "SELECT f.*, s.id AS sid FROM schedule_firings f JOIN schedules s ON s.id ="
@@ -209,6 +216,16 @@ def claim_due(store: Store, now: datetime, who: str, grace: float) -> list[Firin
                 )
                 out.append(Firing(schedule, row["slot"], row["kind"], row["missed"]))
     return out
+
+
+def _running(db: sqlite3.Connection, schedule_id: str) -> str | None:
+    """The schedule's run still queued or running, if any."""
+    row = db.execute(
+        "SELECT r.id FROM schedule_firings f JOIN runs r ON r.id = f.run_id WHERE"
+        " f.schedule_id = ? AND r.status IN ('queued', 'running') LIMIT 1",
+        (schedule_id,),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def claim_manual(store: Store, schedule_id: str, now: datetime, who: str) -> Firing:
