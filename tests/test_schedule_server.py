@@ -79,7 +79,7 @@ async def test_the_server_fires_races_a_scheduler_and_stops_when_paused_or_remov
     async def fired_with_outcome():
         code, record = await request(jp_fetch, *API, sid)
         assert code == 200
-        return [f for f in record["firings"] if f["outcome"]]
+        return [f for f in record["firings"] if f["outcome"] and not f["outcome"].get("busy")]
 
     done = (await _until(fired_with_outcome))[0]
     assert done["fired_by"].startswith("server ") and done["outcome"]["result"] == "succeeded"
@@ -108,6 +108,9 @@ async def test_the_server_fires_races_a_scheduler_and_stops_when_paused_or_remov
         racing
     )
     assert {r["fired_by"].split()[0] for r in rows} <= {"server", "scheduler"}
+    ran = [r for r in rows if r["run_id"]]  # the others: skipped while a run was going
+    assert all((r["outcome"] or {}).get("busy") for r in rows if not r["run_id"])
+    assert len({r["run_id"] for r in ran}) == len(ran)
 
     count = len(rows)
     await asyncio.sleep(3)  # paused: nothing fires
