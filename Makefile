@@ -28,8 +28,10 @@ lint:
 	$(BIN)/ruff format --check jupyter_mlops tests benchmarks
 	cd labextension && $(BIN)/jlpm lint:check
 
+# two processes (pytest-xdist), a test file per process at a time: most tests wait on
+# kernels and servers, and files share their module-scoped fixtures
 pytest:
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=20
 
 ui-tests:
 	MLOPS_PYTHON_BIN=$(BIN) bash ui-tests/run.sh

@@ -1,7 +1,7 @@
 """Every benchmark, one table: ``python -m benchmarks`` (``make bench``).
 
 Runs ``bench_compile``, ``bench_run``, ``bench_scale`` (papermill on the whole notebook, Ploomber when installed),
-``bench_publish`` and ``bench_cli`` (plain MLflow ``log_model`` + ``register_model`` and
+``bench_publish``, ``bench_verify`` (verify vs papermill + an isolated run) and ``bench_cli`` (plain MLflow ``log_model`` + ``register_model`` and
 ``MlflowClient`` scripts) and ``bench_server``, all in this one invocation on this machine, and
 prints one table of our figures next to the peers measured in the same run, with ratios. The
 table, the date, a description of the machine and its load average go to ``docs/benchmarks.md``
@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
-AREAS = ("compile", "run", "scale", "publish", "cli", "server")
+AREAS = ("compile", "run", "scale", "publish", "cli", "server", "verify")
 os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")  # no telemetry calls from Ploomber
 NOTES: list[str] = []  # peers that could not be measured here
 
@@ -124,6 +124,15 @@ def bench_run(repeat: int, gigabytes: float, log: list[str]) -> list[Row]:
         rows.append(Row("run", f"pass a {gigabytes:g} GB numpy array, {label}", speed,
                         target="≥ 1 GB/s", unit="GB/s"))  # fmt: skip
     return rows
+
+
+def bench_verify(repeat: int, log: list[str]) -> list[Row]:
+    import bench_verify
+
+    found = captured(log, "bench_verify.py", bench_verify.main, ["--repeat", str(repeat)])
+    return [Row("verify", "`jupyter mlops verify` (notebook and isolated pipeline at once)",
+                found["verify"], "papermill + `run --isolate --no-cache`", found["both"],
+                "≤ 1.1×")]  # fmt: skip
 
 
 def bench_scale(repeat: int, sizes: list[int], log: list[str]) -> list[Row]:
@@ -325,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_cli(repeat, log)
     if "server" in only:
         rows += bench_server(args.full, log)
+    if "verify" in only:
+        rows += bench_verify(repeat, log)
     took = time.perf_counter() - started
     shown = table(rows)
     mode = "full (medians of 3)" if args.full else f"quick ({repeat} measurement per figure)"

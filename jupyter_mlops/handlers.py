@@ -147,12 +147,19 @@ class InfoHandler(MlopsHandler):
 
 def route_table() -> list[tuple[str, type[MlopsHandler]]]:
     """Routes relative to the server's base URL."""
-    from . import handlers_models, handlers_pipeline, handlers_runs, handlers_schedules
+    from . import (
+        handlers_models,
+        handlers_pipeline,
+        handlers_runs,
+        handlers_schedules,
+        handlers_verify,
+    )
 
     return [
         (r"/mlops/api/info", InfoHandler),
         *handlers_pipeline.routes(),
         *handlers_runs.routes(),
         *handlers_models.routes(),
+        *handlers_verify.routes(),
         *handlers_schedules.routes(),
     ]

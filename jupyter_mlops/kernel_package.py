@@ -17,6 +17,7 @@ from pathlib import Path
 PACKAGE = "_jupyter_mlops_kernel"
 # stdlib-only modules (at module level) that run inside kernels; relative imports only
 MODULES = ("serialization", "kernel_io", "kernel_models", "kernel_reads", "kernel_signature")
+MODULES += ("kernel_capture",)  # verify's capture cells
 
 _built: dict[str, Path] = {}
 

@@ -31,8 +31,10 @@ class RunOperations:
         report: str = "background",
         on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
         refresh: list[str] | None = None,
+        pipeline: Any = None,
     ) -> dict[str, Any]:
-        """Run the notebook's pipeline to the end; return the run record."""
+        """Run the notebook's pipeline to the end; return the run record. ``pipeline``: its
+        compiled pipeline, when the caller has just compiled it (see :meth:`pipeline`)."""
         from .runner import run_pipeline
 
         notebook = self.notebook_path(path)
@@ -49,6 +51,7 @@ class RunOperations:
             report=report,
             on_event=on_event,
             refresh=refresh,
+            pipeline=pipeline,
         )
         return run.to_dict()
 

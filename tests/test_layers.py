@@ -22,7 +22,7 @@ LAYERS = {
     "compiler": 1, "serialization": 1, "kernel_io": 1, "errors": 1, "settings": 1,
     "gitinfo": 1, "_version": 1, "_version_info": 1, "labextension": 1, "kernel_reads": 1,
     "jsonsafe": 1, "kernel_models": 1, "kernel_package": 1, "durations": 1,
-    "kernel_signature": 1,
+    "kernel_signature": 1, "handlers_verify": 4, "service_verify": 3, "kernel_capture": 1,
 }  # fmt: skip
 FORBIDDEN = {("runner", "registry")}  # same layer, but one way only
 

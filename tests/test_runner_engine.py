@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,36 @@ async def _scenario() -> None:
 
 def test_every_new_client_sees_all_output_of_its_first_request():
     asyncio.run(_scenario())
+
+
+def test_steps_run_in_process_leave_valid_notebooks_and_no_exit_handlers(tmp_path):
+    """The runner builds and writes step notebooks without nbformat's validation (it costs
+    more than a trivial step): what it writes must still be valid nbformat, with papermill's
+    metadata and the kernel's language_info. nbclient registers an exit handler per
+    execution holding its client and notebook; a long pipeline run in one process (the
+    server's run processes, the Python API) must not accumulate one per step."""
+    import atexit
+    import json
+
+    import nbformat
+    from runner_fixtures import code, write_notebook
+
+    from jupyter_mlops.runner import run_pipeline
+
+    cells = [code("x0 = 1", "parameters")]
+    cells += [code(f"x{i} = x{i - 1} + 1", f"step:s{i}") for i in range(1, 7)]
+    nb = write_notebook(tmp_path / "chain.ipynb", cells)
+    before = atexit._ncallbacks()
+    run = run_pipeline(nb, store=tmp_path / "store", jobs=1, report="none")
+    assert run.record["status"] == "succeeded", run.record
+    assert atexit._ncallbacks() - before < 3  # not one per step (6)
+    for name, step in run.record["steps"].items():
+        executed = nbformat.read(step["notebook"], as_version=4)
+        nbformat.validate(executed)  # raises on an invalid notebook
+        assert executed.metadata.language_info["name"] == "python"
+        assert "version" in executed.metadata.papermill
+        assert all("papermill" in c.metadata for c in executed.cells), name
+        ids = [c.id for c in executed.cells]
+        assert len(set(ids)) == len(ids)
+    last = json.loads(Path(run.record["steps"]["s6"]["notebook"]).read_text())
+    assert any("x6 = x5 + 1" in "".join(c["source"]) for c in last["cells"])

@@ -26,6 +26,9 @@ from tornado import web
 from jupyter_mlops.handlers import route_table
 
 NOTEBOOK = nbformat.v4.new_notebook(cells=[code("a = 1", "step:one")])
+SECTIONS = nbformat.v4.new_notebook(  # for the split route: a notebook with headings
+    cells=[nbformat.v4.new_markdown_cell("## One"), code("a = 1")]
+)
 RUN, STEP = r"(?P<run_id>[0-9A-Za-z_.-]+)", r"(?P<step>[^/]+)"  # as handlers_runs spells them
 SCHED = r"(?P<schedule_id>s-[0-9a-f]+)"  # as handlers_schedules spells it
 
@@ -63,6 +66,12 @@ SAMPLES: dict[str, list[Sample]] = {
     r"/mlops/api/runs": [
         Sample("GET", "mlops/api/runs", "read"),
         Sample("POST", "mlops/api/runs", "execute", {"path": "nb.ipynb", "parameters": {}}),
+    ],
+    r"/mlops/api/split": [
+        Sample("POST", "mlops/api/split", "read", {"path": "nb.ipynb", "content": SECTIONS})
+    ],
+    r"/mlops/api/verify": [
+        Sample("POST", "mlops/api/verify", "execute", {"path": "nb.ipynb", "parameters": {}})
     ],
     rf"/mlops/api/runs/{RUN}": [Sample("GET", "mlops/api/runs/{run}", "read")],
     rf"/mlops/api/runs/{RUN}/cancel": [Sample("POST", "mlops/api/runs/{run}/cancel", "execute")],

@@ -146,7 +146,7 @@ async def test_runs_survive_a_server_restart(servers):
     first = servers("first")
     await first.ready()
     code, running = await first.call(
-        "POST", "mlops", "api", "runs", body={"path": "pipe.ipynb", "parameters": {"delay": 1.5}}
+        "POST", "mlops", "api", "runs", body={"path": "pipe.ipynb", "parameters": {"delay": 5}}
     )
     assert code == 202, running
     code, waiting = await first.call(

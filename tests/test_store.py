@@ -175,6 +175,46 @@ def test_runs_are_listed_in_one_query_with_paging(tmp_path: Path) -> None:
         assert [r["id"] for r in db.list_runs("/nb1.ipynb", limit=2)] == [ids[5], ids[3]]
 
 
+def test_a_batch_is_one_transaction_that_commits_or_rolls_back_whole(tmp_path: Path) -> None:
+    """The scheduler records a pass of cached steps in one batch: the writes inside join one
+    transaction (one commit, not one per step and event), and a failure undoes all of them."""
+    with Store.open(tmp_path / "store") as db:
+        run_id = db.create_run("/nb.ipynb", "0" * 64, {}, ["a", "b", "c"], {})
+        statements: list[str] = []
+        db._db.set_trace_callback(statements.append)
+        with db.batch():
+            for name in ("a", "b", "c"):
+                db.update_step(run_id, name, status="cached")
+                db.add_event(run_id, "step", {"step": name, "status": "cached"})
+        db._db.set_trace_callback(None)
+        assert statements.count("COMMIT") == 1 and statements.count("BEGIN IMMEDIATE") == 1
+        assert {s["status"] for s in db.get_run(run_id)["steps"].values()} == {"cached"}
+        seen = len(db.events(run_id))
+        with pytest.raises(RuntimeError), db.batch():
+            db.update_step(run_id, "a", status="failed")
+            db.add_event(run_id, "step", {"step": "a", "status": "failed"})
+            raise RuntimeError("stop")
+        assert db.get_run(run_id)["steps"]["a"]["status"] == "cached"
+        assert len(db.events(run_id)) == seen
+        db.release_run(run_id)
+
+
+def test_a_run_id_drawn_twice_in_one_second_draws_again(tmp_path: Path, monkeypatch) -> None:
+    """Run ids are the second plus 24 random bits: two runs of one second may draw the same
+    id. The second must get another id, not fail with "cannot record a run"."""
+    from jupyter_mlops.runner import store as store_module
+
+    with Store.open(tmp_path / "store") as db:
+        first = db.create_run("/nb.ipynb", "0" * 64, {}, ["a"], {})
+        drawn = iter([first, first, "20261127-000000-abcdef"])
+        monkeypatch.setattr(store_module, "new_run_id", lambda: next(drawn))
+        second = db.create_run("/nb.ipynb", "0" * 64, {}, ["a"], {})
+        assert second == "20261127-000000-abcdef"
+        assert {r["id"] for r in db.list_runs()} == {first, second}
+        db.release_run(first)
+        db.release_run(second)
+
+
 def test_paths_are_stored_relative_so_a_store_can_move(tmp_path: Path) -> None:
     root = tmp_path / "store"
     with Store.open(root) as db:

@@ -18,6 +18,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyter_mlops.cli.compile_cmd.CompileApp",
         "Compile a tagged notebook into a pipeline and print its steps.",
     ),
+    "split": (
+        "jupyter_mlops.cli.split_cmd.SplitApp",
+        "Propose step tags for a notebook from its headings (--write to apply them).",
+    ),
+    "verify": (
+        "jupyter_mlops.cli.verify_cmd.VerifyApp",
+        "Check that the pipeline computes what the notebook computes, top to bottom.",
+    ),
     "run": (
         "jupyter_mlops.cli.run_cmd.RunApp",
         "Run a notebook's pipeline headlessly through papermill.",

@@ -85,6 +85,7 @@ class RunApp(Subcommand):
             step_timeout=args.step_timeout,
             on_event=progress,
             refresh=args.refresh,
+            pipeline=pipeline,
         )
         progress.close()
         print(summary_table(record), file=sys.stderr)

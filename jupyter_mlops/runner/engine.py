@@ -7,6 +7,7 @@ the kernel running for the next step, closing only its own client channels.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from queue import Empty
@@ -26,14 +27,14 @@ _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
 
-async def wait_until_ready(kc: Any, timeout: float) -> None:
+async def wait_until_ready(kc: Any, timeout: float) -> Any:
     """Like ``KernelClient.wait_for_ready``, without its 0.2 s of IOPub silence per call.
 
     A kernel_info request is answered on the shell channel; the kernel then reports "idle"
     for that very request on IOPub. Once that idle arrived, this client's IOPub subscription
     is live and everything the kernel published for the request has been read, so later
     messages belong to later requests. If the idle never comes (the subscription joined
-    late and missed it), ask again."""
+    late and missed it), ask again. Returns the kernel_info reply."""
     deadline = time.monotonic() + timeout
     while True:
         msg_id = kc.kernel_info()
@@ -41,7 +42,7 @@ async def wait_until_ready(kc: Any, timeout: float) -> None:
         if reply is not None:
             kc._handle_kernel_info_reply(reply)
             if await _message(kc.iopub_channel, msg_id, "status", 0.5, state="idle"):
-                return
+                return reply
         if not await ensure_async(kc.is_alive()):
             raise RuntimeError("Kernel died before replying to kernel_info")
         if time.monotonic() > deadline:
@@ -65,13 +66,20 @@ async def _message(channel: Any, parent: str, kind: str, wait: float, state: str
 
 
 class WarmKernelClient(PapermillNotebookClient):
-    """papermill's client, connecting to a running kernel without a fixed 0.2 s wait."""
+    """papermill's client on a running kernel, with what a step does not need left out: no
+    fixed 0.2 s wait for IOPub, only the shell and IOPub channels (no heartbeat thread: a
+    client made by the kernel manager asks the manager whether the kernel lives) on the
+    manager's zmq context, and no second kernel_info request after the cells (the reply to
+    the readiness check already holds the language info)."""
+
+    _info: Any = None
 
     async def async_start_new_kernel_client(self) -> Any:
-        self.kc = self.km.client()
-        await ensure_async(self.kc.start_channels())
+        # the kernel manager's zmq context: no context made and terminated per step
+        self.kc = self.km.client(context=self.km.context)
+        await ensure_async(self.kc.start_channels(stdin=False, hb=False, control=False))
         try:
-            await wait_until_ready(self.kc, self.startup_timeout)
+            self._info = await wait_until_ready(self.kc, self.startup_timeout)
         except Exception:
             await self._async_cleanup_kernel()
             raise
@@ -80,6 +88,21 @@ class WarmKernelClient(PapermillNotebookClient):
         return self.kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def execute(self, **kwargs: Any) -> Any:
+        """``PapermillNotebookClient.execute``, minus the second kernel_info round trip."""
+        self.reset_execution_trackers()
+        try:
+            with self.setup_kernel(**kwargs):
+                self.log.info(f"Executing notebook with kernel: {self.kernel_name}")
+                self.papermill_execute_cells()
+                self.nb.metadata["language_info"] = self._info["content"]["language_info"]
+                self.set_widgets_metadata()
+        finally:
+            # nbclient registers a cleanup per execution; on a warm kernel it would keep
+            # every step's client (and notebook) alive until the process exits
+            atexit.unregister(self._cleanup_kernel)
+        return self.nb
 
 
 class WarmKernelEngine(NBClientEngine):
@@ -117,7 +140,15 @@ class WarmKernelEngine(NBClientEngine):
             return client.execute(cleanup_kc=False)
         finally:
             if client.kc is not None:
-                client.kc.stop_channels()
+                stop_channels(client.kc)
+
+
+def stop_channels(kc: Any) -> None:
+    """Close the channels this client started (``KernelClient.stop_channels`` first creates
+    and connects the stdin, control and heartbeat sockets it never used, to stop them)."""
+    for channel in (kc._shell_channel, kc._iopub_channel):
+        if channel is not None and channel.is_alive():
+            channel.stop()
 
 
 papermill_engines.register(ENGINE_NAME, WarmKernelEngine)

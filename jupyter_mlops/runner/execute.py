@@ -57,10 +57,7 @@ def execute_step_notebook(
     ``injected-parameters`` cell (see :mod:`.stepnb`), so cell indices need no shifting.
     The executed notebook is written once, when the step ends (papermill's save after every
     cell is turned off: nothing reads it while the step runs; live output is in the log)."""
-    import papermill
     from papermill.exceptions import PapermillExecutionError
-
-    from .engine import ENGINE_NAME
 
     slot.start()
     if cancelled.is_set() or slot.killed:
@@ -79,22 +76,10 @@ def execute_step_notebook(
     holder: dict[str, Any] = {}  # the notebook being executed (engine.py fills it)
     try:
         with open(log_path, "w", encoding="utf-8") as log:
-            executed = papermill.execute_notebook(
-                nb,
-                str(output_path),
-                engine_name=ENGINE_NAME,
-                kernel_name=slot.kernel_name,
-                progress_bar=False,
-                log_output=True,
-                stdout_file=log,
-                stderr_file=log,
-                request_save_on_cell_execute=False,
-                km=slot.km,
-                nb_holder=holder,
-            )
+            executed = run_papermill(nb, output_path, slot, log, holder)
         return _unfinished(executed)
     except PapermillExecutionError as exc:
-        cell, generated = _failed_cell(output_path, nb, exc.cell_index)
+        cell, generated = _failed_cell(holder["nb"], exc.cell_index)
         return StepError(cell, exc.ename, _first_line(exc.evalue), generated)
     except Exception as exc:  # noqa: BLE001 - dead kernel, timeout, cancellation, ZMQ errors
         _write_partial(holder.get("nb"), output_path)
@@ -124,14 +109,74 @@ def execute_step_notebook(
             timer.cancel()
 
 
+def run_papermill(nb: Any, output_path: Path, slot: KernelSlot, log: Any, holder: dict) -> Any:
+    """``papermill.execute_notebook`` for a notebook we generated, minus what only a file
+    from a user needs: papermill serializes the notebook it is given and parses it again
+    (two schema validations), and validates it once more to write it; here the notebook
+    gets the metadata papermill's loader adds and runs through papermill's engine and error
+    handling, and is written once, when the step ends (nothing reads it while the step
+    runs: live output is in the log). ``holder["nb"]`` is the notebook as executed so far.
+    Raises ``PapermillExecutionError`` for a failed cell, after writing the notebook with
+    papermill's error markers."""
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors
+
+    from .engine import ENGINE_NAME
+
+    _as_loaded(nb)
+    nb = prepare_notebook_metadata(nb, "<generated step notebook>", str(output_path))
+    holder["nb"] = nb
+    try:
+        nb = papermill_engines.execute_notebook_with_engine(
+            ENGINE_NAME,
+            nb,
+            input_path=None,
+            output_path=None,
+            kernel_name=slot.kernel_name,
+            progress_bar=False,
+            log_output=True,
+            start_timeout=60,
+            stdout_file=log,
+            stderr_file=log,
+            km=slot.km,
+            nb_holder=holder,
+        )
+        holder["nb"] = nb
+        raise_for_execution_errors(nb, None)  # adds its markers to nb, then raises
+    except PapermillExecutionError:
+        write_notebook(nb, output_path)
+        raise
+    write_notebook(nb, output_path)
+    return nb
+
+
+def _as_loaded(nb: Any) -> None:
+    """What papermill's ``load_notebook_node`` adds to a notebook it reads."""
+    from papermill import __version__
+
+    nb.metadata.setdefault(
+        "papermill",
+        {"default_parameters": {}, "parameters": {}, "environment_variables": {}},
+    )
+    nb.metadata.papermill.setdefault("version", __version__)
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+
+
+def write_notebook(nb: Any, path: Path) -> None:
+    """Write ``nb`` as nbformat does (sorted keys, indent 1), without validating it."""
+    text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
 def _write_partial(nb: Any, output_path: Path) -> None:
     """The notebook as far as it ran (papermill writes it only when the step ends)."""
     if nb is None:
         return
-    from papermill.iorw import write_ipynb
-
     with contextlib.suppress(Exception):  # the step's error is what gets reported
-        write_ipynb(nb, str(output_path))
+        write_notebook(nb, output_path)
 
 
 def _first_line(text: str) -> str:
@@ -149,17 +194,12 @@ def _origin(cell: dict[str, Any]) -> tuple[int | None, str | None]:
     return mlops.get("source_cell"), mlops.get("generated")
 
 
-def _failed_cell(output_path: Path, nb: Any, index: int | None) -> tuple[int | None, str | None]:
+def _failed_cell(executed: Any, index: int | None) -> tuple[int | None, str | None]:
     """Map papermill's cell index (in the notebook it executed) back to its origin.
 
-    The executed notebook is the reference (papermill adds error-marker cells to the copy
-    it writes: they are skipped); the generated notebook is the fallback if it is unreadable.
-    """
-    try:
-        executed = json.loads(output_path.read_text(encoding="utf-8"))["cells"]
-        cells = [c for c in executed if ERROR_MARKER not in c.get("metadata", {}).get("tags", [])]
-    except (OSError, ValueError, KeyError, TypeError):
-        cells = list(nb.cells)
+    papermill inserts error-marker cells into the executed notebook after the failure:
+    they are skipped, so indices are those of the notebook it ran."""
+    cells = [c for c in executed.cells if ERROR_MARKER not in c.metadata.get("tags", [])]
     if index is None or not 0 <= index < len(cells):
         return None, None
     return _origin(cells[index])

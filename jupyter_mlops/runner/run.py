@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compiler.pipeline import Pipeline
 from ..errors import InvalidInput
 from ..gitinfo import git_info
 from ..settings import prepare_store, resolve_store
@@ -101,14 +102,17 @@ def prepare_run(
     isolate: bool = False,
     step_timeout: float | None = None,
     refresh: list[str] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Prepared:
-    """Compile the notebook and check the parameters and options; writes nothing.
+    """Compile the notebook (unless the caller just did: ``pipeline``) and check the
+    parameters and options; writes nothing.
 
     Raises :class:`~jupyter_mlops.errors.InvalidInput` naming what is wrong."""
     from ..compiler import compile_notebook
 
     notebook = Path(path).resolve()
-    pipeline = compile_notebook(str(notebook))
+    if pipeline is None:
+        pipeline = compile_notebook(str(notebook))
     values = dict(read_parameter_file(parameter_file)) if parameter_file else {}
     values.update(parameters or {})
     resolved = resolve_parameters(pipeline.parameters, values, parameter_texts)
@@ -152,6 +156,7 @@ def run_pipeline(
     report: str = "background",
     on_event: Event | None = None,
     refresh: list[str] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Run:
     """Run the pipeline of the notebook at ``path`` and return the run.
 
@@ -162,12 +167,13 @@ def run_pipeline(
     :class:`~jupyter_mlops.errors.InvalidInput` for an invalid notebook or parameter.
     Ctrl-C or SIGTERM during the run cancels it: kernels are shut down and the returned
     run has status ``cancelled``. ``refresh`` names steps to re-run (with their dependents)
-    even when cached.
+    even when cached. ``pipeline``: the notebook's compiled pipeline when the caller has
+    it already (it is not compiled again).
     """
     prepared = prepare_run(
         path, parameters, parameter_texts=parameter_texts, parameter_file=parameter_file,
         jobs=jobs, use_cache=use_cache, isolate=isolate, step_timeout=step_timeout,
-        refresh=refresh,
+        refresh=refresh, pipeline=pipeline,
     )  # fmt: skip
     notebook = prepared.notebook
     db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))

@@ -193,7 +193,10 @@ class Scheduler:
                         return
                     self._reap(wait=False)
                     self._confirm_saved(final=False)
-                    progressed = self._dispatch(pending, futures, pool)
+                    # one commit for all the records this pass makes (a re-run of a long
+                    # pipeline marks every step cached in a single pass)
+                    with self.store.batch():
+                        progressed = self._dispatch(pending, futures, pool)
                     if futures:
                         done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
                         for future in done:

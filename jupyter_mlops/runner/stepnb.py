@@ -16,6 +16,7 @@ can rebind (not even ``globals``).
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +45,22 @@ class StepPlan:
 
 def _code_cell(
     source: str, tags: list[str], source_cell: int | None, generated: str | None = None
-) -> Any:
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell(source)
-    if tags:
-        cell.metadata["tags"] = tags
-    cell.metadata["mlops"] = {"source_cell": source_cell}
+) -> dict[str, Any]:
+    """A code cell as nbformat's ``new_code_cell`` makes it, without its schema validation
+    (a few ms per cell; these cells are ours)."""
+    mlops: dict[str, Any] = {"source_cell": source_cell}
+    metadata: dict[str, Any] = {"tags": tags} if tags else {}
+    metadata["mlops"] = mlops
     if generated:
-        cell.metadata["mlops"]["generated"] = generated
-    return cell
+        mlops["generated"] = generated
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": os.urandom(4).hex(),  # like nbformat's random_cell_id
+        "metadata": metadata,
+        "outputs": [],
+        "source": source,
+    }
 
 
 def _tags(pipeline: Pipeline, index: int) -> list[str]:
@@ -65,16 +72,16 @@ def _default(spec: dict[str, Any]) -> Any:
 
 
 def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
-    """The notebook papermill runs for ``plan``."""
+    """The notebook papermill runs for ``plan`` (a ``NotebookNode``, nbformat 4.5)."""
     import nbformat
 
-    nb = nbformat.v4.new_notebook()
     metadata = pipeline.nb.get("metadata", {})
+    nb: dict[str, Any] = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     for key in ("kernelspec", "language_info"):
         if key in metadata:
-            nb.metadata[key] = copy.deepcopy(dict(metadata[key]))
-    nb.metadata["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
-    cells = nb.cells
+            nb["metadata"][key] = copy.deepcopy(dict(metadata[key]))
+    nb["metadata"]["mlops"] = {"step": plan.step.name, "notebook": pipeline.notebook}
+    cells = nb["cells"]
     cells.append(
         _code_cell(
             "from _jupyter_mlops_kernel.kernel_io import begin_step as _mlops_begin_step\n"
@@ -109,7 +116,7 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
                 "injected-parameters",
             )
         )
-        nb.metadata["papermill"] = {"parameters": json_safe(plan.parameters)}
+        nb["metadata"]["papermill"] = {"parameters": json_safe(plan.parameters)}
     if plan.secrets:  # the injected cell shows them as <secret>; the values come from a file
         cells.append(
             _code_cell(
@@ -153,4 +160,4 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
             "outputs",
         )
     )
-    return nb
+    return nbformat.from_dict(nb)

@@ -442,10 +442,16 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``)."""
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``).
+
+        Inside another transaction of the same thread (e.g. a :meth:`batch`), it joins that
+        one: its writes commit or roll back with it."""
         if self.readonly:
             raise InvalidInput(f"the store {self.root} was opened for reading only")
-        with self._lock:
+        with self._lock:  # reentrant: the outer transaction's thread holds it
+            if self._db.in_transaction:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -453,6 +459,12 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Group the writes made inside into one transaction (one commit, one fsync):
+        e.g. the records and events of a series of cached steps. Other threads' writes wait
+        for it to end."""
+        return self.transaction()
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -525,6 +537,28 @@ class Store:
             notebook, notebook_sha256, parameters, steps, options, git, False, request
         )
 
+    def _cannot_record(self, exc: OSError) -> InvalidInput:
+        return InvalidInput(
+            f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
+            "choose another --store (or JUPYTER_MLOPS_STORE)"
+        )
+
+    def _new_run_dir(self) -> tuple[str, Path]:
+        """A new run id and its folder, made now: ids are the second plus 24 random bits,
+        so two runs started in the same second may draw the same id; the folder is the
+        claim, and a taken one means drawing again."""
+        for _ in range(8):
+            run_id = new_run_id()
+            run_dir = self.runs_dir / run_id
+            try:
+                run_dir.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._cannot_record(exc) from None
+            return run_id, run_dir
+        raise InvalidInput(f"cannot record a run in {self.runs_dir}: no free run id")
+
     def _insert_run(
         self,
         notebook: str,
@@ -536,11 +570,9 @@ class Store:
         owned: bool,
         request: dict[str, Any] | None = None,
     ) -> str:
-        run_id = new_run_id()
-        run_dir = self.runs_dir / run_id
+        run_id, run_dir = self._new_run_dir()
         fd = None
         try:
-            run_dir.mkdir(parents=True)
             if request is not None:
                 _write_private(run_dir / REQUEST_NAME, json.dumps(request))
             if owned:
@@ -549,10 +581,7 @@ class Store:
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise InvalidInput(
-                f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
-                "choose another --store (or JUPYTER_MLOPS_STORE)"
-            ) from None
+            raise self._cannot_record(exc) from None
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         pid = os.getpid() if owned else None

@@ -446,6 +446,8 @@ test.describe('MLOps panel flows (real server)', () => {
       'data-status',
       'succeeded'
     );
+    // The error is in view without scrolling the section by hand.
+    await expect(failed.locator('.jp-mlops-step-error')).toBeInViewport();
     await shoot(panel, 'panel-step-failed.png');
     await failed.locator('.jp-mlops-open-step').click();
     const tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', {
@@ -497,6 +499,11 @@ test.describe('MLOps panel flows (real server)', () => {
       /score>=1000.*value=\d/
     );
     await expect(panel.locator('.jp-mlops-publish-version')).toHaveCount(0);
+    // The refusal and the failed gate are in view without scrolling by hand.
+    await expect(refused.locator('.jp-mlops-error')).toBeInViewport();
+    await expect(
+      refused.locator('.jp-mlops-check-item').last()
+    ).toBeInViewport();
     await shoot(panel, 'panel-publish-refused.png');
   });
 });

@@ -94,3 +94,49 @@ export function ErrorLine(props: {
     </div>
   );
 }
+
+/** The nearest ancestor of `node` that scrolls vertically, if any. */
+function scrollParent(node: HTMLElement): HTMLElement | null {
+  for (let el = node.parentElement; el; el = el.parentElement) {
+    const overflow = getComputedStyle(el).overflowY;
+    if (
+      (overflow === 'auto' || overflow === 'scroll') &&
+      el.scrollHeight > el.clientHeight
+    ) {
+      return el;
+    }
+  }
+  return null;
+}
+
+/**
+ * Bring the element of `ref` into view inside its section each time `key`
+ * changes to a non-empty value. Only the nearest scrolling ancestor moves
+ * (`scrollIntoView` would also shift JupyterLab's `overflow: hidden` shell).
+ */
+export function useReveal(
+  ref: React.RefObject<HTMLElement>,
+  key: string | null
+): void {
+  React.useEffect(() => {
+    const node = ref.current;
+    if (!key || !node) {
+      return;
+    }
+    const parent = scrollParent(node);
+    if (!parent) {
+      return;
+    }
+    const box = node.getBoundingClientRect();
+    const view = parent.getBoundingClientRect();
+    if (box.bottom > view.bottom) {
+      // Show its end, but never push its start above the top.
+      parent.scrollTop += Math.min(
+        box.bottom - view.bottom,
+        box.top - view.top
+      );
+    } else if (box.top < view.top) {
+      parent.scrollTop -= view.top - box.top;
+    }
+  }, [key]);
+}

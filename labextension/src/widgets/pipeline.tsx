@@ -10,6 +10,7 @@ import {
   formatDuration,
   statusLabel,
   useNow,
+  useReveal,
   useSignals
 } from './common';
 import { DagView } from './dag';
@@ -212,6 +213,11 @@ function StepItem(props: {
 }): JSX.Element {
   const { step, state, runId, trans, actions } = props;
   const running = state?.status === 'running';
+  const failureRef = React.useRef<HTMLDivElement>(null);
+  useReveal(
+    failureRef,
+    state?.status === 'failed' ? `${runId}:${step.name}:${state.error}` : null
+  );
   const now = useNow(running);
   const details: string[] = [];
   const cells = step.cells ?? [];
@@ -259,7 +265,7 @@ function StepItem(props: {
       </div>
       <span className="jp-mlops-step-details">{details.join(' · ')}</span>
       {state?.status === 'failed' ? (
-        <div className="jp-mlops-step-failure">
+        <div className="jp-mlops-step-failure" ref={failureRef}>
           <span className="jp-mlops-step-error">
             {state.error ?? trans.__('failed')}
           </span>{' '}

@@ -6,7 +6,7 @@ import * as React from 'react';
 import { IPublishOptions, IRunRecord } from '../api';
 import { PublishOutcome } from '../models/registry';
 import { IMlopsModel } from '../tokens';
-import { ErrorLine, formatValue, useSignals } from './common';
+import { ErrorLine, formatValue, useReveal, useSignals } from './common';
 
 /**
  * What publishing asks of the application.
@@ -162,6 +162,14 @@ export function PublishControls(props: {
   };
   const busy = registry.publishing(run.id);
   const outcome = registry.outcome(run.id);
+  // A refusal's reasons or the new version: in view as soon as they arrive.
+  const outcomeRef = React.useRef<HTMLDivElement>(null);
+  useReveal(
+    outcomeRef,
+    outcome
+      ? `${run.id}:${outcome.ok ? outcome.result.version : outcome.message}`
+      : null
+  );
 
   const publishNow = () => void publishRun(model, run.id, defaults);
   const publishWith = async () => {
@@ -195,7 +203,7 @@ export function PublishControls(props: {
   };
 
   return (
-    <div className="jp-mlops-publish">
+    <div className="jp-mlops-publish" ref={outcomeRef}>
       <div className="jp-mlops-publish-buttons">
         <button
           className="jp-mlops-publish-button jp-Button jp-mod-styled jp-mod-accept"
