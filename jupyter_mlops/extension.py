@@ -81,6 +81,13 @@ class MlopsExtension(ExtensionApp):
         "event bus, /api/events/subscribe).",
     )
 
+    schedule_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between two looks at the schedules of the stores the server knows "
+        "(`jupyter mlops schedule`); 0: the server fires no schedules.",
+    )
+
     service: MlopsService
     _executor: ThreadPoolExecutor
 
@@ -148,6 +155,10 @@ class MlopsExtension(ExtensionApp):
         self._problem = ""
         self._ticker = PeriodicCallback(self._tick, max(10, int(self.event_interval * 1000)))
         self._ticker.start()
+        from .server.schedule_ticker import ScheduleTicker
+
+        self.schedules = ScheduleTicker(self)
+        self.schedules.start(self.schedule_interval)
 
     async def _tick(self) -> None:
         """Relay new events; every half second, let the manager start and reap runs."""
@@ -201,6 +212,8 @@ class MlopsExtension(ExtensionApp):
         ticker = getattr(self, "_ticker", None)
         if ticker is not None:
             ticker.stop()
+        if getattr(self, "schedules", None) is not None:
+            self.schedules.stop()
         runs = getattr(self, "runs", None)
         if runs is not None:  # run processes keep running: a restarted server finds them
             runs.executor.submit(runs.close)

@@ -15,12 +15,13 @@ from ._version_info import __version__
 from .errors import Forbidden, InvalidInput, NotFound
 from .service_registry import RegistryOperations
 from .service_runs import RunOperations
+from .service_schedules import ScheduleOperations
 from .service_verify import VerifyOperations
 from .settings import StoreLocation, locate_registry, locate_store, mlflow_env_line
 
 
 @dataclass
-class MlopsService(RunOperations, RegistryOperations, VerifyOperations):
+class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, VerifyOperations):
     """Operations on notebooks, runs and models, rooted at ``root_dir``.
 
     ``root_dir`` confines notebook paths (the Jupyter server's root); ``None`` allows any path

@@ -17,6 +17,7 @@ LAYERS = {
     "cli": 4, "handlers": 4, "extension": 4, "widgets": 4, "__init__": 4,
     "handlers_pipeline": 4, "handlers_runs": 4, "handlers_models": 4, "server": 4,
     "service": 3, "service_runs": 3, "service_registry": 3, "api": 3,
+    "service_schedules": 3, "handlers_schedules": 4, "schedules": 2,
     "registry": 2, "runner": 2,
     "compiler": 1, "serialization": 1, "kernel_io": 1, "errors": 1, "settings": 1,
     "gitinfo": 1, "_version": 1, "_version_info": 1, "labextension": 1, "kernel_reads": 1,

@@ -107,6 +107,10 @@ class RunApp(Subcommand):
                     f" ({published['uri']})",
                     file=sys.stderr,
                 )
+                if "promotion" in published:
+                    from .registry_cmd import promotion_line
+
+                    print(promotion_line(published), file=sys.stderr)
             except MlopsError as exc:
                 refused = exc
         if args.json:
@@ -177,6 +181,7 @@ def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
             ("--require", getattr(args, "require", None)),
             ("--must-beat", getattr(args, "must_beat", None)),
             ("--description", getattr(args, "description", None)),
+            ("--promote", getattr(args, "promote", None)),
         )
         if value
     ]

@@ -197,7 +197,46 @@ def _migrate_v3(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+# Schedules (``jupyter_mlops.schedules``): cron schedules of notebook runs, and one row per
+# slot fired (its primary key is what makes a slot fire once, whoever ticks).
+SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    notebook TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    publish TEXT,
+    catchup TEXT NOT NULL DEFAULT 'coalesce',
+    paused INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule_firings (
+    schedule_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    fired_at TEXT NOT NULL,
+    fired_by TEXT NOT NULL,
+    lease_until TEXT,
+    missed INTEGER NOT NULL DEFAULT 0,
+    run_id TEXT,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    PRIMARY KEY (schedule_id, slot)
+)
+"""
+
+
+def _migrate_v4(db: sqlite3.Connection) -> None:
+    """Schedules and their firings."""
+    _statements(db, SCHEMA_V4)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4,
+]  # fmt: skip
 EVENT_KINDS = ("run", "step", "output")
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -438,6 +477,10 @@ class Store:
                 self._db.close()
                 self._db = _connect_readonly(self.root / "runs.db", immutable=False)
                 return self._db.execute(sql, args).fetchall()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of one read (for tables other modules own, e.g. ``schedules``)."""
+        return self._query(sql, args)
 
     # -- paths (stored relative to the store folder) -----------------------------------------
     def relative(self, path: str | None) -> str | None:
