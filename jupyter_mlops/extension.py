@@ -56,11 +56,36 @@ class MlopsExtension(ExtensionApp):
         help="Seconds a step of a background run may take before it is stopped and fails; "
         "0: no limit.",
     )
+    executor = Unicode(
+        "",
+        config=True,
+        help="Where the steps of background runs execute: 'local' (kernels on this machine) or "
+        "'dask' (default: $JUPYTER_MLOPS_EXECUTOR, else local).",
+    )
+    dask_scheduler = Unicode(
+        "",
+        config=True,
+        help="The Dask scheduler's address for executor 'dask', e.g. tcp://HOST:8786 "
+        "(default: $JUPYTER_MLOPS_DASK_SCHEDULER).",
+    )
+    artifacts = Unicode(
+        "",
+        config=True,
+        help="Artifact store shared with the Dask workers: s3://BUCKET/PREFIX or a folder every "
+        "worker can reach (default: $JUPYTER_MLOPS_ARTIFACTS).",
+    )
     event_interval = Float(
         0.1,
         config=True,
         help="Seconds between two looks at the store's event log (relayed to the server's "
         "event bus, /api/events/subscribe).",
+    )
+
+    schedule_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between two looks at the schedules of the stores the server knows "
+        "(`jupyter mlops schedule`); 0: the server fires no schedules.",
     )
 
     service: MlopsService
@@ -75,6 +100,7 @@ class MlopsExtension(ExtensionApp):
             store_how="server setting MlopsExtension.store",
         )
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mlops")
+        self.service.executor = self.executor_spec()
         location = self.service.location
         self.log.info(
             "jupyter_mlops %s: store %s (%s)", __version__, self.service.store,
@@ -83,6 +109,16 @@ class MlopsExtension(ExtensionApp):
         for message in location.warnings if location else ():
             self.log.warning("jupyter_mlops: %s", message)
         self._start_runs()
+
+    def executor_spec(self) -> Any:
+        """The executor the traits configure (None: ``$JUPYTER_MLOPS_EXECUTOR``'s, or local)."""
+        if not (self.executor or self.dask_scheduler or self.artifacts):
+            return None
+        from .runner.executors import resolve_executor
+
+        return resolve_executor(
+            self.executor or None, self.dask_scheduler or None, self.artifacts or None
+        )
 
     def _reap_dead_runs(self) -> None:
         """At start: runs whose process died are recorded as interrupted, their kernels
@@ -119,6 +155,10 @@ class MlopsExtension(ExtensionApp):
         self._problem = ""
         self._ticker = PeriodicCallback(self._tick, max(10, int(self.event_interval * 1000)))
         self._ticker.start()
+        from .server.schedule_ticker import ScheduleTicker
+
+        self.schedules = ScheduleTicker(self)
+        self.schedules.start(self.schedule_interval)
 
     async def _tick(self) -> None:
         """Relay new events; every half second, let the manager start and reap runs."""
@@ -172,6 +212,8 @@ class MlopsExtension(ExtensionApp):
         ticker = getattr(self, "_ticker", None)
         if ticker is not None:
             ticker.stop()
+        if getattr(self, "schedules", None) is not None:
+            self.schedules.stop()
         runs = getattr(self, "runs", None)
         if runs is not None:  # run processes keep running: a restarted server finds them
             runs.executor.submit(runs.close)

@@ -147,7 +147,13 @@ class InfoHandler(MlopsHandler):
 
 def route_table() -> list[tuple[str, type[MlopsHandler]]]:
     """Routes relative to the server's base URL."""
-    from . import handlers_models, handlers_pipeline, handlers_runs, handlers_verify
+    from . import (
+        handlers_models,
+        handlers_pipeline,
+        handlers_runs,
+        handlers_schedules,
+        handlers_verify,
+    )
 
     return [
         (r"/mlops/api/info", InfoHandler),
@@ -155,4 +161,5 @@ def route_table() -> list[tuple[str, type[MlopsHandler]]]:
         *handlers_runs.routes(),
         *handlers_models.routes(),
         *handlers_verify.routes(),
+        *handlers_schedules.routes(),
     ]

@@ -44,13 +44,15 @@ class ModelsHandler(MlopsHandler):
     async def post(self) -> None:
         text, texts = (str, type(None)), (list, type(None))
         body = self.json_body({"run_id": (str,), "name": text, "description": text,
-                               "aliases": texts, "require": texts, "must_beat": text})  # fmt: skip
+                               "aliases": texts, "require": texts, "must_beat": text,
+                               "promote": text})  # fmt: skip
         if body.get("name") is not None:
             _checked(body["name"])
         result = await self.call_isolated(  # MLflow and the model's libraries: not in here
             "publish", body["run_id"], body.get("name"), description=body.get("description"),
             aliases=body.get("aliases"), require=body.get("require"),
-            must_beat=body.get("must_beat"), store=await self._store_of(body["run_id"]),
+            must_beat=body.get("must_beat"), promote=body.get("promote"),
+            store=await self._store_of(body["run_id"]),
         )  # fmt: skip
         self.write_json(result, status=201)
 

@@ -15,12 +15,13 @@ from ._version_info import __version__
 from .errors import Forbidden, InvalidInput, NotFound
 from .service_registry import RegistryOperations
 from .service_runs import RunOperations
+from .service_schedules import ScheduleOperations
 from .service_verify import VerifyOperations
 from .settings import StoreLocation, locate_registry, locate_store, mlflow_env_line
 
 
 @dataclass
-class MlopsService(RunOperations, RegistryOperations, VerifyOperations):
+class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, VerifyOperations):
     """Operations on notebooks, runs and models, rooted at ``root_dir``.
 
     ``root_dir`` confines notebook paths (the Jupyter server's root); ``None`` allows any path
@@ -37,6 +38,7 @@ class MlopsService(RunOperations, RegistryOperations, VerifyOperations):
     explicit_registry: str | None = None
     store_how: str = "--store"
     allow_hidden: bool = True
+    executor: Any = None  # an ExecutorSpec for runs (server settings); None: the environment's
 
     @classmethod
     def create(
@@ -67,7 +69,7 @@ class MlopsService(RunOperations, RegistryOperations, VerifyOperations):
         return MlopsService(
             location.path, registry.uri, self.root_dir, location=location,
             registry_how=registry.how, explicit_registry=self.explicit_registry,
-            store_how=self.store_how, allow_hidden=self.allow_hidden,
+            store_how=self.store_how, allow_hidden=self.allow_hidden, executor=self.executor,
         )  # fmt: skip
 
     def store_for(self, notebook: str | None) -> Path:
@@ -120,6 +122,7 @@ class MlopsService(RunOperations, RegistryOperations, VerifyOperations):
             "registry_how": service.registry_how,
             "mlflow_env": mlflow_env_line(service.registry_uri),
             "warnings": [*(location.warnings if location else ()), *registry.warnings],
+            "executor": self.executor.recorded() if self.executor else None,  # server setting
         }
 
     # -- compile -----------------------------------------------------------------------------

@@ -52,12 +52,16 @@ class RegistryOperations:
         require: Iterable[str] | None = None,
         must_beat: str | None = None,
         notebook: str | None = None,
+        promote: str | None = None,
+        schedule: str | None = None,
     ) -> dict[str, Any]:
         """Publish run ``run_id`` (or ``latest``) as a new version of model ``name``.
 
         Every option left None comes from the run's notebook's saved publish settings
         (``metadata.mlops.publish``), else its default (the name: made from the notebook's
-        file name; no aliases, no gates)."""
+        file name; no aliases, no gates). ``promote``: ALIAS moves to the new version only
+        if it beats ``must_beat`` (which is then no gate); ``schedule``: who publishes, for
+        the model's history."""
         from .registry.publish_defaults import fill_options
         from .registry.publishing import publish_run
         from .registry.runs import resolve_run
@@ -75,6 +79,7 @@ class RegistryOperations:
             target.store, target.registry_uri, run_id, options["name"],
             description=options["description"], aliases=options["aliases"] or (),
             require=options["require"] or (), must_beat=options["must_beat"], notebook=notebook,
+            promote=promote or None, schedule=schedule,
         )  # fmt: skip
 
     def publish_options(self, notebook: str, **given: Any) -> dict[str, Any]:
@@ -92,6 +97,8 @@ class RegistryOperations:
         for spec in options["require"]:
             parse_require(spec)
         parse_must_beat(options["must_beat"])
+        if given.get("promote"):
+            options["promote"] = validate_names(options["name"], [given["promote"]])[0]
         return options
 
     def models(self, name: str | None = None) -> list[dict[str, Any]] | dict[str, Any]:

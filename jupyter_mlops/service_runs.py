@@ -31,10 +31,12 @@ class RunOperations:
         report: str = "background",
         on_event: Callable[[str, str, dict[str, Any]], None] | None = None,
         refresh: list[str] | None = None,
+        executor: Any = None,
         pipeline: Any = None,
     ) -> dict[str, Any]:
         """Run the notebook's pipeline to the end; return the run record. ``pipeline``: its
-        compiled pipeline, when the caller has just compiled it (see :meth:`pipeline`)."""
+        compiled pipeline, when the caller has just compiled it (see :meth:`pipeline`);
+        ``executor``: an ``ExecutorSpec`` (None: the environment's, else this machine)."""
         from .runner import run_pipeline
 
         notebook = self.notebook_path(path)
@@ -51,6 +53,7 @@ class RunOperations:
             report=report,
             on_event=on_event,
             refresh=refresh,
+            executor=executor or getattr(self, "executor", None),
             pipeline=pipeline,
         )
         return run.to_dict()
@@ -106,6 +109,7 @@ class RunOperations:
         jobs: int | None = None,
         step_timeout: float | None = None,
         origin: str = "server",
+        schedule: dict[str, Any] | None = None,
     ) -> tuple[str, Path]:
         """Check a run request completely, then record it as ``queued`` (nothing is
         recorded when anything is wrong). Returns the run id and its store. ``origin``: who
@@ -126,12 +130,13 @@ class RunOperations:
             self.publish_options(path, **publish)  # type: ignore[attr-defined]
         prepared = prepare_run(
             notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
-            step_timeout=step_timeout,
+            step_timeout=step_timeout, executor=getattr(self, "executor", None),
         )  # fmt: skip
         store = self.for_notebook(notebook).store
-        return queue_run(
-            prepared, store, {"parameters": parameters, "publish": publish}, origin=origin
-        )
+        request = {"parameters": parameters, "publish": publish}
+        if schedule is not None:  # {"id", "slot"}: the firing this run records its outcome in
+            request["schedule"] = schedule
+        return queue_run(prepared, store, request, origin=origin)
 
     def run_queued(self, store: Path, run_id: str) -> dict[str, Any] | None:
         """Run a queued run in this process (a run process), then publish it if its request
@@ -143,8 +148,20 @@ class RunOperations:
             return None
         run, request = done
         publish = request.get("publish")
+        schedule = request.get("schedule")
         if publish and run.status == "succeeded":
+            if schedule:
+                publish = {**publish, "schedule": schedule["id"]}
             _publish_after_run(self, store, run_id, publish)
+        if schedule:
+            from .runner.store import Store
+            from .schedules.outcome import of_run
+            from .schedules.table import finish
+
+            record = run.to_dict()
+            published = _published(store, run_id) if publish else None
+            with Store.open(store) as db:
+                finish(db, schedule["id"], schedule["slot"], of_run(record, published))
         return run.to_dict()
 
     def relative_path(self, notebook: str | None) -> str | None:
@@ -203,7 +220,7 @@ class RunOperations:
             return collect_garbage(store, keep, seconds, dry_run, protected)
 
 
-PUBLISH_KEYS = ("name", "description", "aliases", "require", "must_beat")
+PUBLISH_KEYS = ("name", "description", "aliases", "require", "must_beat", "promote")
 
 
 def check_publish(publish: Any) -> dict[str, Any] | None:
@@ -219,7 +236,7 @@ def check_publish(publish: Any) -> dict[str, Any] | None:
         raise InvalidInput(
             f"publish: unknown setting {unknown[0]!r} (known: {', '.join(PUBLISH_KEYS)})"
         )
-    for key in ("name", "description", "must_beat"):
+    for key in ("name", "description", "must_beat", "promote"):
         if publish.get(key) is not None and not isinstance(publish[key], str):
             raise InvalidInput(f"publish.{key} must be a string")
     for key in ("aliases", "require"):
@@ -239,14 +256,17 @@ PUBLISH_FILE = "publish.json"
 def _publish_after_run(service: Any, store: Path, run_id: str, publish: dict[str, Any]) -> None:
     import json
 
-    from .errors import MlopsError
+    from .errors import GateRefused, MlopsError
 
     try:
         given = {k: v for k, v in publish.items() if k != "name" and v is not None}
         result = service.publish(run_id, publish.get("name"), **given)
-        outcome = {k: result.get(k) for k in ("name", "version", "uri", "aliases", "checks")}
+        keys = ("name", "version", "uri", "aliases", "checks", "promoted", "promotion")
+        outcome = {k: result.get(k) for k in keys if k in result}
     except MlopsError as exc:
         outcome = {"error": "; ".join(exc.messages), "checks": getattr(exc, "checks", None)}
+        if isinstance(exc, GateRefused):
+            outcome["refused"] = True
     except Exception as exc:  # noqa: BLE001 - the registry, the disk: the run still says why
         outcome = {"error": f"the publish failed: {type(exc).__name__}: {exc}", "checks": None}
     path = store / "runs" / run_id / PUBLISH_FILE

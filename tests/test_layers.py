@@ -17,6 +17,7 @@ LAYERS = {
     "cli": 4, "handlers": 4, "extension": 4, "widgets": 4, "__init__": 4,
     "handlers_pipeline": 4, "handlers_runs": 4, "handlers_models": 4, "server": 4,
     "service": 3, "service_runs": 3, "service_registry": 3, "api": 3,
+    "service_schedules": 3, "handlers_schedules": 4, "schedules": 2,
     "registry": 2, "runner": 2,
     "compiler": 1, "serialization": 1, "kernel_io": 1, "errors": 1, "settings": 1,
     "gitinfo": 1, "_version": 1, "_version_info": 1, "labextension": 1, "kernel_reads": 1,
@@ -109,3 +110,27 @@ def test_the_check_catches_upward_and_forbidden_imports(tmp_path: Path) -> None:
         "runner/run.py:2: runner (layer 2) imports jupyter_mlops.service (layer 3)",
         "runner/run.py:3: runner (layer 2) imports jupyter_mlops.registry.provenance (layer 2)",
     ]
+
+
+OPTIONAL = ("distributed", "dask", "fsspec", "s3fs")  # the [dask] and [s3] extras
+OPTIONAL_HOMES = {"runner/executors/dask.py", "runner/executors/dask_worker.py",
+                  "runner/artifact_store.py"}  # fmt: skip
+
+
+def test_dask_and_fsspec_are_imported_only_by_the_dask_executor() -> None:
+    """Nothing of the extras is imported (even lazily) outside the Dask executor's modules,
+    and those are imported only when ``--executor dask`` is used (``executors/__init__``)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where in OPTIONAL_HOMES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            found += [f"{where}:{node.lineno}: {n}" for n in names
+                      if n.split(".")[0] in OPTIONAL]  # fmt: skip
+    assert found == []

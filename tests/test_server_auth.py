@@ -30,6 +30,7 @@ SECTIONS = nbformat.v4.new_notebook(  # for the split route: a notebook with hea
     cells=[nbformat.v4.new_markdown_cell("## One"), code("a = 1")]
 )
 RUN, STEP = r"(?P<run_id>[0-9A-Za-z_.-]+)", r"(?P<step>[^/]+)"  # as handlers_runs spells them
+SCHED = r"(?P<schedule_id>s-[0-9a-f]+)"  # as handlers_schedules spells it
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,21 @@ SAMPLES: dict[str, list[Sample]] = {
         Sample("GET", "mlops/api/runs/{run}/steps/train/log?offset=0", "read")
     ],
     rf"/mlops/api/runs/{RUN}/report": [Sample("GET", "mlops/api/runs/{run}/report", "read")],
+    r"/mlops/api/schedules": [
+        Sample("GET", "mlops/api/schedules", "read"),
+        Sample("POST", "mlops/api/schedules", "execute", {"path": "nb.ipynb", "cron": "0 3 * * *"}),
+    ],
+    r"/mlops/api/schedules/preview": [
+        Sample("POST", "mlops/api/schedules/preview", "read", {"cron": "0 3 * * *"})
+    ],
+    rf"/mlops/api/schedules/{SCHED}": [
+        Sample("GET", "mlops/api/schedules/s-0000", "read", read_status=404),
+        Sample("DELETE", "mlops/api/schedules/s-0000", "execute"),
+    ],
+    rf"/mlops/api/schedules/{SCHED}/(?P<action>pause|resume|run)": [
+        Sample("POST", f"mlops/api/schedules/s-0000/{action}", "execute")
+        for action in ("pause", "resume", "run")
+    ],
 }
 METHODS = ("get", "post", "put", "delete", "patch")
 

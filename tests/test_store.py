@@ -199,6 +199,22 @@ def test_a_batch_is_one_transaction_that_commits_or_rolls_back_whole(tmp_path: P
         db.release_run(run_id)
 
 
+def test_a_run_id_drawn_twice_in_one_second_draws_again(tmp_path: Path, monkeypatch) -> None:
+    """Run ids are the second plus 24 random bits: two runs of one second may draw the same
+    id. The second must get another id, not fail with "cannot record a run"."""
+    from jupyter_mlops.runner import store as store_module
+
+    with Store.open(tmp_path / "store") as db:
+        first = db.create_run("/nb.ipynb", "0" * 64, {}, ["a"], {})
+        drawn = iter([first, first, "20261127-000000-abcdef"])
+        monkeypatch.setattr(store_module, "new_run_id", lambda: next(drawn))
+        second = db.create_run("/nb.ipynb", "0" * 64, {}, ["a"], {})
+        assert second == "20261127-000000-abcdef"
+        assert {r["id"] for r in db.list_runs()} == {first, second}
+        db.release_run(first)
+        db.release_run(second)
+
+
 def test_paths_are_stored_relative_so_a_store_can_move(tmp_path: Path) -> None:
     root = tmp_path / "store"
     with Store.open(root) as db:

@@ -62,6 +62,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyter_mlops.cli.registry_cmd.HistoryApp",
         "Show every publish and alias move of a model.",
     ),
+    "schedule": (
+        "jupyter_mlops.cli.schedule_cmd.ScheduleApp",
+        "Run a notebook on a cron schedule: add, list, show, pause, resume, remove, run-now.",
+    ),
+    "scheduler": (
+        "jupyter_mlops.cli.scheduler_cmd.SchedulerApp",
+        "Fire the store's schedules in the foreground until stopped (SIGTERM).",
+    ),
     "serve": (
         "jupyter_mlops.cli.serve_cmd.ServeApp",
         "Serve a published version over HTTP with MLflow's model server.",

@@ -22,6 +22,9 @@ def add_publish_options(parser: argparse.ArgumentParser, registry_uri: bool = Tr
     parser.add_argument("--must-beat", metavar="ALIAS:METRIC[:lower]",
                         help="refuse unless the run beats the version holding ALIAS on "
                         "METRIC (higher is better unless :lower)")  # fmt: skip
+    parser.add_argument("--promote", metavar="ALIAS",
+                        help="move ALIAS to the new version only if it beats --must-beat "
+                        "(which then refuses nothing: the version is kept either way)")  # fmt: skip
     if registry_uri:
         _add_registry_options(parser, store=False)
 
@@ -40,6 +43,7 @@ def publish_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "aliases": tuple(args.alias) or None,
         "require": tuple(args.require) or None,
         "must_beat": args.must_beat,
+        "promote": args.promote,
     }
 
 
@@ -101,7 +105,17 @@ class PublishApp(Subcommand):
         for gate in result["checks"]["gates"]:
             note = f"; {gate['note']}" if gate.get("note") else ""
             print(f"gate passed: {gate['gate']} ({gate['value']:g}{note})")
+        if "promotion" in result:
+            print(promotion_line(result))
         return 0
+
+
+def promotion_line(result: dict[str, Any]) -> str:
+    """``promoted: ...`` / ``not promoted: ...`` for a publish with ``--promote``."""
+    p = result["promotion"]
+    if p["promoted"]:
+        return f"promoted: @{p['alias']} -> version {result['version']} ({p['reason']})"
+    return f"not promoted: version {result['version']} kept without @{p['alias']} ({p['reason']})"
 
 
 class ModelsApp(Subcommand):
@@ -189,5 +203,7 @@ class HistoryApp(Subcommand):
                 what = f"@{e['alias']}: {frm} -> version {e['to_version']}"
             else:
                 what = f"@{e['alias']}: version {e['from_version']} -> deleted"
-            print(f"{e['at']}  {e['by']}  {what}")
+            by = f"{e['by']} (schedule {e['schedule']})" if e.get("schedule") else e["by"]
+            why = f"  {e['reason']}" if e.get("reason") else ""
+            print(f"{e['at']}  {by}  {what}{why}")
         return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidInput, MlopsError
 from ..jsonsafe import dumps
+from ..runner.executors import resolve_executor
 from ..runner.record import public_record
 from ..service import MlopsService
 from .base import Subcommand
@@ -55,6 +56,7 @@ class RunApp(Subcommand):
             help="re-run STEP and its dependents even if cached; repeatable",
         )
         parser.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS")
+        _executor_options(parser)
         parser.add_argument("--json", action="store_true", help="print the run record as JSON")
         publish = _publish_options()
         if publish is not None:
@@ -65,6 +67,7 @@ class RunApp(Subcommand):
         # grammar for 0.7 s, only to check "iri" formats that notebook validation never uses.
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         publish = _publish_request(args)
+        executor = resolve_executor(args.executor, args.scheduler, args.artifacts, args.retries)
         service = MlopsService.create(
             store=args.store, registry_uri=getattr(args, "registry_uri", None)
         )
@@ -85,6 +88,7 @@ class RunApp(Subcommand):
             step_timeout=args.step_timeout,
             on_event=progress,
             refresh=args.refresh,
+            executor=executor,
             pipeline=pipeline,
         )
         progress.close()
@@ -103,6 +107,10 @@ class RunApp(Subcommand):
                     f" ({published['uri']})",
                     file=sys.stderr,
                 )
+                if "promotion" in published:
+                    from .registry_cmd import promotion_line
+
+                    print(promotion_line(published), file=sys.stderr)
             except MlopsError as exc:
                 refused = exc
         if args.json:
@@ -118,6 +126,28 @@ class RunApp(Subcommand):
         if refused is not None:
             raise refused
         return 0
+
+
+def _executor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("executor (where steps run)")
+    group.add_argument(
+        "--executor", choices=["local", "dask"], default=None,
+        help="local kernels (default) or the workers of a Dask cluster "
+        "(default: $JUPYTER_MLOPS_EXECUTOR)",
+    )  # fmt: skip
+    group.add_argument(
+        "--scheduler", metavar="tcp://HOST:8786", default=None,
+        help="the Dask scheduler's address (default: $JUPYTER_MLOPS_DASK_SCHEDULER)",
+    )  # fmt: skip
+    group.add_argument(
+        "--artifacts", metavar="URL", default=None,
+        help="store shared with the workers: s3://BUCKET/PREFIX or a shared folder "
+        "(default: $JUPYTER_MLOPS_ARTIFACTS)",
+    )  # fmt: skip
+    group.add_argument(
+        "--retries", type=int, default=None, metavar="N",
+        help="with --executor dask: re-run a step whose worker was lost, N times (default 1)",
+    )  # fmt: skip
 
 
 def _publish_options():
@@ -151,6 +181,7 @@ def _publish_request(args: argparse.Namespace) -> dict[str, Any] | None:
             ("--require", getattr(args, "require", None)),
             ("--must-beat", getattr(args, "must_beat", None)),
             ("--description", getattr(args, "description", None)),
+            ("--promote", getattr(args, "promote", None)),
         )
         if value
     ]

@@ -46,6 +46,7 @@ class _Draft:
     cache: bool = True
     cache_ttl: float | None = None
     reads: list[str] = field(default_factory=list)
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +135,7 @@ def _layout(cells: list[Cell], diag: Diagnostics) -> _Layout:
         if tags.cache_ttl is not None:
             draft.cache_ttl = min(draft.cache_ttl or tags.cache_ttl, tags.cache_ttl)
         draft.reads += [r for r in tags.reads if r not in draft.reads]
+        draft.resources.update(tags.resources)
         for kind, value in (("model", tags.model), ("example", tags.example)):
             if value is None:
                 continue
@@ -417,6 +419,7 @@ def _compile(source: str | os.PathLike | Mapping[str, Any], path: str | None) ->
                 cache=draft.cache,
                 cache_ttl=draft.cache_ttl,
                 reads=list(draft.reads),
+                resources=dict(draft.resources),
                 params_read=sorted(state.params | setup_params),  # setup runs in every step
                 sources=[c.source for c in draft.cells],
                 prev=[p for p, _ in draft.prev],

@@ -27,6 +27,7 @@ class Step:
     cache_ttl: float | None = None  # seconds a cache entry stays usable (``cache:ttl=``)
     reads: list[str] = field(default_factory=list)  # ``reads:`` paths, notebook-relative
     defines: list[str] = field(default_factory=list)  # names the step's cells assign
+    resources: dict[str, float] = field(default_factory=dict)  # ``resources:NAME=AMOUNT``
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form of a step."""
@@ -42,6 +43,7 @@ class Step:
             "defines": list(self.defines),
             **({"cache_ttl": self.cache_ttl} if self.cache_ttl else {}),
             **({"reads": list(self.reads)} if self.reads else {}),
+            **({"resources": dict(self.resources)} if self.resources else {}),
         }
 
 

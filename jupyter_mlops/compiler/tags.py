@@ -34,6 +34,7 @@ PREFIXES = {
     "cache": "cache",
     "secret": "secret",
     "reads": "reads",
+    "resources": "resources",
 }
 
 
@@ -56,6 +57,7 @@ class CellTags:
     cache_ttl: float | None = None  # seconds, from cache:ttl=DURATION
     ttl_text: str | None = None
     reads: list[str] = field(default_factory=list)  # reads:PATH (relative to the notebook)
+    resources: dict[str, float] = field(default_factory=dict)  # resources:gpu=1 (Dask)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -72,6 +74,7 @@ class CellTags:
         if self.ttl_text:
             found.append(f"cache:ttl={self.ttl_text}")
         found += [f"reads:{p}" for p in self.reads]
+        found += [f"resources:{k}={v:g}" for k, v in self.resources.items()]
         return found
 
 
@@ -158,4 +161,35 @@ def parse_tags(tags: list[str]) -> CellTags:
                 )
             elif value not in result.reads:
                 result.reads.append(value)
+        elif kind == "resources":
+            parsed = parse_resources(value)
+            if parsed is None:
+                result.errors.append(
+                    f"malformed tag '{tag}': expected resources:NAME=AMOUNT, e.g. "
+                    "resources:gpu=1 or resources:memory=8GiB (a Dask worker resource)"
+                )
+            else:
+                result.resources.update(parsed)
     return result
+
+
+_RESOURCE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]{0,62})=([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)$")
+_UNITS = {
+    "": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12,
+    "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+
+
+def parse_resources(text: str) -> dict[str, float] | None:
+    """``gpu=1,memory=8GiB`` -> ``{"gpu": 1, "memory": 8589934592}`` (None if malformed)."""
+    found: dict[str, float] = {}
+    for item in text.split(","):
+        match = _RESOURCE.match(item.strip())
+        unit = match.group(3).lower() if match else ""
+        if match is None or unit not in _UNITS:
+            return None
+        amount = float(match.group(2)) * _UNITS[unit]
+        if amount <= 0:
+            return None
+        found[match.group(1)] = amount
+    return found or None

@@ -192,9 +192,13 @@ class Writer:
         version: dict[str, Any],
         aliases: list[str],
         card: Any,
+        decide: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Insert everything; ``card(version_number) -> str`` renders the description.
-        Returns ``{"version": N, "moves": [...]}``. A database error (or a schema revision
+        ``decide(holder) -> dict`` (``--promote``, see ``publishing._Promotion``) decides in
+        the transaction whether its alias moves too; ``extra``: fields of the history events.
+        Returns ``{"version": N, "moves": [...], "promotion": dict | None}``. A database error (or a schema revision
         changed since the check) is a :class:`RegistryError` naming the registry; nothing is
         written then."""
         from .client import RegistryError
@@ -203,7 +207,8 @@ class Writer:
             with _writable(self.uri) as db:
                 self._run(db, run)
                 self._logged(db, logged, run)
-                return self._version(db, version, run, logged, aliases, card)
+                return self._version(db, version, run, logged, aliases, card, decide,
+                                     extra or {})  # fmt: skip
         except (Unavailable, sqlite3.Error) as exc:
             raise RegistryError(
                 f"cannot write to the registry {self.uri}: {exc}; no version was created "
@@ -262,7 +267,9 @@ class Writer:
             (uuid.uuid4().hex, run["id"], logged["id"]),
         )
 
-    def _version(self, db, version, run, logged, aliases, card) -> dict[str, Any]:
+    def _version(self, db, version, run, logged, aliases, card, decide=None,
+                 extra=None) -> dict[str, Any]:  # fmt: skip
+        extra = extra or {}
         name = version["name"]
         now = _ms()
         exists = db.execute(
@@ -300,7 +307,18 @@ class Writer:
             [(k, v, name, number, WORKSPACE) for k, v in version["tags"].items()],
         )
         _record(db, name, "publish", alias=None, from_version=None, to_version=number,
-                run_id=version["pipeline_run"])  # fmt: skip
+                run_id=version["pipeline_run"], **extra)  # fmt: skip
+        decision = None
+        if decide is not None:
+            holder = None
+            if decide.holder_alias is not None:
+                from .fastread import alias_holder
+
+                db.row_factory = sqlite3.Row
+                holder = alias_holder(db, name, decide.holder_alias)
+            decision = decide(holder)
+            if decision["promoted"]:
+                aliases = [*aliases, decision["alias"]]
         moves = []
         for alias in aliases:
             row = db.execute(
@@ -313,11 +331,14 @@ class Writer:
                 "version) VALUES (?, ?, ?, ?)",
                 (WORKSPACE, name, alias, number),
             )
+            why = ({"reason": f"promoted: {decision['reason']}"}
+                   if decision is not None and decision["alias"] == alias else {})  # fmt: skip
             moves.append(
                 _record(db, name, "alias-set", alias=alias,
-                        from_version=int(row[0]) if row else None, to_version=number)
+                        from_version=int(row[0]) if row else None, to_version=number,
+                        **extra, **why)
             )  # fmt: skip
-        return {"version": number, "moves": moves}
+        return {"version": number, "moves": moves, "promotion": decision}
 
 
 def _ms() -> int:

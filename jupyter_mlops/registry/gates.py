@@ -147,3 +147,37 @@ def no_incumbent(gate: MustBeat, metrics: Mapping[str, Any]) -> dict:
         "passed": True,
         "note": f"no version holds @{gate.alias} yet",
     }
+
+
+def promotion(
+    gate: MustBeat | None,
+    alias: str,
+    metrics: Mapping[str, Any],
+    holder: tuple[int, Mapping[str, Any]] | None,
+) -> dict:
+    """``--promote ALIAS``: whether ALIAS moves to the new version, and why. ``holder`` is
+    ``(version, metrics)`` of the version holding ``gate.alias`` (None: none). Without a
+    gate the alias always moves; otherwise only when the run beats the holder (a holder
+    without the metric keeps the alias: nothing can show the challenger is better)."""
+    out: dict[str, Any] = {"alias": alias, "promoted": True, "metric": None, "value": None,
+                           "incumbent": None, "incumbent_version": None}  # fmt: skip
+    if gate is None:
+        return {**out, "reason": f"no --must-beat: @{alias} moves to every new version"}
+    value = _metric(metrics, gate.metric, "the run")
+    out.update(metric=gate.metric, value=value, lower=gate.lower)
+    if holder is None:
+        return {**out, "reason": f"no version holds @{gate.alias} yet"}
+    version, incumbent = holder
+    out["incumbent_version"] = int(version)
+    try:
+        other = _metric(incumbent, gate.metric, f"version {version} (@{gate.alias})")
+    except InvalidInput as exc:
+        return {**out, "promoted": False, "reason": f"{exc.messages[0]}: @{alias} stays"}
+    out["incumbent"] = other
+    better = value < other if gate.lower else value > other
+    word = "lower" if gate.lower else "higher"
+    compare = (f"{gate.metric} is {value:g}, @{gate.alias} (version {version}) has {other:g} "
+               f"({word} is better)")  # fmt: skip
+    if better:
+        return {**out, "reason": compare}
+    return {**out, "promoted": False, "reason": f"{compare}: @{alias} stays on its version"}

@@ -41,7 +41,14 @@ from .client import (
     registry_lock,
 )
 from .deploy_check import ModelProcess, kernel_python
-from .gates import check_must_beat, check_requires, no_incumbent, parse_must_beat, parse_require
+from .gates import (
+    check_must_beat,
+    check_requires,
+    no_incumbent,
+    parse_must_beat,
+    parse_require,
+    promotion,
+)
 from .history import record_event
 from .loading import FORMAT_TAG, NATIVE_TAG, SHA256_TAG, TRUSTED_TYPES_TAG
 from .model_card import build_card, key_packages
@@ -79,9 +86,16 @@ def publish_run(
     require: Iterable[str] = (),
     must_beat: str | None = None,
     notebook: str | None = None,
+    promote: str | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     """Publish run ``run_id`` (or ``latest``) as a new version of ``name`` (default: from
-    the run's notebook file name); see module doc."""
+    the run's notebook file name); see module doc.
+
+    ``promote``: with it, ``must_beat`` is no gate: it decides only whether alias
+    ``promote`` moves to the new version (decided under the registry's write lock); the
+    result's ``promoted`` and ``promotion`` say what happened and why. ``schedule``: the id
+    of the schedule publishing, recorded in the model's history."""
     aliases = validate_names(name, aliases) if name is not None else list(aliases)
     requires = [parse_require(r) for r in require]
     beat = parse_must_beat(must_beat)
@@ -89,9 +103,19 @@ def publish_run(
     if name is None:
         name = default_model_name(record.get("notebook"))
         aliases = validate_names(name, aliases)
+    if promote is not None:
+        promote = validate_names(name, [promote])[0]
+        aliases = [a for a in aliases if a != promote]  # it moves only when promoted
     check_publishable(record)
     metrics = {k: v for k, v in (record.get("metrics") or {}).items()}
     gates = check_requires(requires, metrics)
+    extra = {"schedule": schedule} if schedule else {}
+    decide = None
+    if promote is not None:
+        if beat is not None:
+            promotion(beat, promote, metrics, None)  # the run's metric exists (else exit 2)
+        decide = _Promotion(beat, promote, metrics)
+        beat = None
     if beat is not None:
         try:
             fast = _must_beat_fast(registry_uri, name, beat, metrics)  # refuse before MLflow
@@ -112,13 +136,13 @@ def publish_run(
             if fast is not None and fastpublish.supports(native, has_example):
                 result = _publish_fast(
                     record, Path(tmp), native, checker, registry_uri, fast, name, description,
-                    aliases, gates, metrics,
+                    aliases, gates, metrics, (decide, extra),
                 )  # fmt: skip
             else:
                 warm = warm or _warm_up(registry_uri)
                 result = _publish(
                     record, Path(tmp), native, (checker, warm), registry_uri, name, description,
-                    aliases, gates, beat, metrics,
+                    aliases, gates, beat, metrics, (decide, extra),
                 )  # fmt: skip
     except GateRefused as exc:
         _add_passed(exc, gates)
@@ -128,6 +152,32 @@ def publish_run(
         if warm is not None:
             warm.join()
     _note_published(Path(store), result)
+    return result
+
+
+class _Promotion:
+    """The ``--promote`` decision, made where the alias would move (under the registry
+    lock): :meth:`__call__` takes the holder of the ``--must-beat`` alias."""
+
+    def __init__(self, beat: Any, alias: str, metrics: dict[str, Any]) -> None:
+        self.beat, self.alias, self.metrics = beat, alias, metrics
+
+    @property
+    def holder_alias(self) -> str | None:
+        return self.beat.alias if self.beat is not None else None
+
+    def __call__(self, holder: tuple[int, dict] | None) -> dict[str, Any]:
+        return promotion(self.beat, self.alias, self.metrics, holder)
+
+
+def _promoted(result: dict[str, Any], decision: dict[str, Any] | None) -> dict[str, Any]:
+    """``result`` with ``promoted`` and ``promotion`` (and the moved alias) when
+    ``--promote`` was given."""
+    if decision is None:
+        return result
+    result["promoted"] = decision["promoted"]
+    result["promotion"] = decision
+    result["checks"]["promotion"] = decision
     return result
 
 
@@ -214,7 +264,7 @@ def _answer(process: ModelProcess) -> dict[str, Any]:
 
 
 def _publish_fast(record, tmp, native, checker, uri, experiment, name, description, aliases,
-                  gates, metrics):  # fmt: skip
+                  gates, metrics, promote=(None, {})):  # fmt: skip
     """The same publish without MLflow (see :mod:`.fastpublish`)."""
     started = time.perf_counter()
     start_ms = int(time.time() * 1000)
@@ -264,19 +314,22 @@ def _publish_fast(record, tmp, native, checker, uri, experiment, name, descripti
                   "created": start_ms, "updated": now,
                   "tags": {"mlops.run_id": str(record["id"])}}  # fmt: skip
         _pause("registered")
+        decide, extra = promote
         written = fastpublish.Writer(uri, experiment_id).write(
             run, logged, {"name": name, "tags": tags, "pipeline_run": str(record["id"])},
-            list(aliases), card,
+            list(aliases), card, decide, extra,
         )  # fmt: skip
     except BaseException:
         shutil.rmtree(run_dir.parent, ignore_errors=True)
         shutil.rmtree(model_target.parent, ignore_errors=True)
         raise
-    return {
+    decision = written.get("promotion")
+    moved = [*aliases, decision["alias"]] if decision and decision["promoted"] else aliases
+    return _promoted({
         "name": name,
         "version": written["version"],
         "uri": f"models:/{name}/{written['version']}",
-        "aliases": list(aliases),
+        "aliases": list(moved),
         "run_id": str(record["id"]),
         "mlflow_run_id": ids["run_id"],
         "model_id": ids["model_id"],
@@ -284,11 +337,11 @@ def _publish_fast(record, tmp, native, checker, uri, experiment, name, descripti
         "registry_uri": uri,
         "checks": {"gates": gates, "deployability": check},
         "seconds": round(time.perf_counter() - started, 3),
-    }
+    }, decision)  # fmt: skip
 
 
 def _publish(record, tmp, native, processes, uri, name, description, aliases, gates, beat,
-             metrics):  # fmt: skip
+             metrics, promote=(None, {})):  # fmt: skip
     started = time.perf_counter()
     checker, warm = processes
     example_path = record["example"]["artifact"] if record.get("example") else None
@@ -345,7 +398,14 @@ def _publish(record, tmp, native, processes, uri, name, description, aliases, ga
             header = _card_header(name, version, created_at, created_by, record, git, saved, check)
             card = build_card(header, description, record)
             client.update_model_version(name, str(version), description=card)
-            record_event(client, name, "publish", to_version=version, run_id=str(record["id"]))
+            decide, extra = promote
+            record_event(client, name, "publish", to_version=version, run_id=str(record["id"]),
+                         **extra)  # fmt: skip
+            decision = None
+            if decide is not None:
+                decision = decide(_holder(client, name, decide.holder_alias))
+                if decision["promoted"]:
+                    aliases = [*aliases, decision["alias"]]
             moves = []
             for alias in aliases:
                 before = current_alias_version(client, name, alias)
@@ -358,6 +418,8 @@ def _publish(record, tmp, native, processes, uri, name, description, aliases, ga
                         alias=alias,
                         from_version=before,
                         to_version=version,
+                        **extra,
+                        **_why(decision, alias),
                     )
                 )
             client.set_terminated(mlflow_run, "FINISHED")
@@ -365,7 +427,7 @@ def _publish(record, tmp, native, processes, uri, name, description, aliases, ga
     card_file.write_text(card, encoding="utf-8")
     with mlflow_errors():
         client.log_model_artifact(logged.model_id, str(card_file))
-    return {
+    return _promoted({
         "name": name,
         "version": version,
         "uri": f"models:/{name}/{version}",
@@ -377,7 +439,28 @@ def _publish(record, tmp, native, processes, uri, name, description, aliases, ga
         "registry_uri": uri,
         "checks": {"gates": gates, "deployability": check},
         "seconds": round(time.perf_counter() - started, 3),
-    }
+    }, decision)  # fmt: skip
+
+
+def _why(decision: dict[str, Any] | None, alias: str) -> dict[str, str]:
+    """The history's ``reason`` of a promotion's alias move."""
+    if decision is None or decision["alias"] != alias:
+        return {}
+    return {"reason": f"promoted: {decision['reason']}"}
+
+
+def _holder(client: Any, name: str, alias: str | None) -> tuple[int, dict] | None:
+    """(version, metrics) of the version holding ``alias`` (None: none, or no alias)."""
+    from .catalog import version_metrics
+
+    if alias is None:
+        return None
+    holder = current_alias_version(client, name, alias)
+    if holder is None:
+        return None
+    with mlflow_errors():
+        incumbent = client.get_model_version(name, str(holder))
+    return int(holder), version_metrics(client, incumbent)
 
 
 def _load_quietly(path: str | None) -> Any:

@@ -21,6 +21,7 @@ from ..errors import InvalidInput
 from ..gitinfo import git_info
 from ..settings import prepare_store, resolve_store
 from .events import EventRecorder
+from .executors import ExecutorSpec, resolve_executor, scheduler_class
 from .kernelspec import check_kernel
 from .params import read_parameter_file, resolve_parameters
 from .record import public_record
@@ -85,6 +86,7 @@ class Prepared:
             "isolate": self.options.isolate,
             "step_timeout": self.options.step_timeout,
             "refresh": list(self.options.refresh),
+            **({"executor": self.options.executor.recorded()} if self.options.executor else {}),
         }
 
     def recorded_parameters(self) -> dict[str, Any]:
@@ -102,6 +104,7 @@ def prepare_run(
     isolate: bool = False,
     step_timeout: float | None = None,
     refresh: list[str] | None = None,
+    executor: Any = None,
     pipeline: Pipeline | None = None,
 ) -> Prepared:
     """Compile the notebook (unless the caller just did: ``pipeline``) and check the
@@ -131,13 +134,18 @@ def prepare_run(
             raise InvalidInput(
                 f"--refresh {name}: {notebook.name} has no step {name!r} (steps: {', '.join(names)})"
             )
+    if executor is None:  # $JUPYTER_MLOPS_EXECUTOR and friends (the server's settings)
+        executor = resolve_executor()
+    if executor.local:
+        executor = None
     options = Options(
-        jobs=jobs or os.cpu_count() or 1,
+        jobs=jobs or (len(names) if executor else os.cpu_count()) or 1,
         use_cache=use_cache,
         isolate=isolate,
         step_timeout=step_timeout,
         cwd=str(notebook.parent),
         refresh=tuple(refresh or ()),
+        executor=executor,
     )
     return Prepared(notebook, pipeline, resolved, options)
 
@@ -156,6 +164,7 @@ def run_pipeline(
     report: str = "background",
     on_event: Event | None = None,
     refresh: list[str] | None = None,
+    executor: Any = None,
     pipeline: Pipeline | None = None,
 ) -> Run:
     """Run the pipeline of the notebook at ``path`` and return the run.
@@ -173,9 +182,13 @@ def run_pipeline(
     prepared = prepare_run(
         path, parameters, parameter_texts=parameter_texts, parameter_file=parameter_file,
         jobs=jobs, use_cache=use_cache, isolate=isolate, step_timeout=step_timeout,
-        refresh=refresh, pipeline=pipeline,
+        refresh=refresh, executor=executor, pipeline=pipeline,
     )  # fmt: skip
     notebook = prepared.notebook
+    if prepared.options.executor is not None:  # reach the cluster before recording a run
+        from .executors.dask import open_executor
+
+        open_executor(prepared.options.executor)
     db = Store.open(prepare_store(resolve_store(store, start=notebook.parent)))
     try:
         db.reap_dead()  # runs whose process died: recorded as interrupted, kernels stopped
@@ -238,6 +251,7 @@ def run_queued(
                 db.run_notebook(run_id) or "", request.get("parameters") or {},
                 jobs=options.get("jobs"), use_cache=options.get("cache", True),
                 isolate=options.get("isolate", False), step_timeout=options.get("step_timeout"),
+                executor=ExecutorSpec.from_recorded(options.get("executor")),
             )  # fmt: skip
         except MlopsError as exc:  # the notebook changed since the run was queued
             message = "; ".join(exc.messages)
@@ -273,7 +287,9 @@ def _execute(
     try:
         db.update_run(run_id, status="running", started_at=utcnow())
         events("run", run_id, {"status": "running"})
-        scheduler = Scheduler(pipeline, resolved, db, run_id, options, recorder)
+        scheduler = scheduler_class(options.executor)(
+            pipeline, resolved, db, run_id, options, recorder
+        )
         with _cancel_on_signals(scheduler):
             scheduler.run()
         if scheduler.cancelled.is_set():

@@ -48,6 +48,7 @@ class Options:
     step_timeout: float | None
     cwd: str
     refresh: tuple[str, ...] = ()  # re-run these steps and their dependents (``--refresh``)
+    executor: Any = None  # an ExecutorSpec (``executors/``); None: this machine's kernels
 
 
 @dataclass

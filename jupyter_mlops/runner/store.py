@@ -197,7 +197,46 @@ def _migrate_v3(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+# Schedules (``jupyter_mlops.schedules``): cron schedules of notebook runs, and one row per
+# slot fired (its primary key is what makes a slot fire once, whoever ticks).
+SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    notebook TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    publish TEXT,
+    catchup TEXT NOT NULL DEFAULT 'coalesce',
+    paused INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule_firings (
+    schedule_id TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    fired_at TEXT NOT NULL,
+    fired_by TEXT NOT NULL,
+    lease_until TEXT,
+    missed INTEGER NOT NULL DEFAULT 0,
+    run_id TEXT,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    PRIMARY KEY (schedule_id, slot)
+)
+"""
+
+
+def _migrate_v4(db: sqlite3.Connection) -> None:
+    """Schedules and their firings."""
+    _statements(db, SCHEMA_V4)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4,
+]  # fmt: skip
 EVENT_KINDS = ("run", "step", "output")
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -439,6 +478,10 @@ class Store:
                 self._db = _connect_readonly(self.root / "runs.db", immutable=False)
                 return self._db.execute(sql, args).fetchall()
 
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of one read (for tables other modules own, e.g. ``schedules``)."""
+        return self._query(sql, args)
+
     # -- paths (stored relative to the store folder) -----------------------------------------
     def relative(self, path: str | None) -> str | None:
         """``path`` relative to the store when it lies inside it (as stored in the database)."""
@@ -494,6 +537,28 @@ class Store:
             notebook, notebook_sha256, parameters, steps, options, git, False, request
         )
 
+    def _cannot_record(self, exc: OSError) -> InvalidInput:
+        return InvalidInput(
+            f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
+            "choose another --store (or JUPYTER_MLOPS_STORE)"
+        )
+
+    def _new_run_dir(self) -> tuple[str, Path]:
+        """A new run id and its folder, made now: ids are the second plus 24 random bits,
+        so two runs started in the same second may draw the same id; the folder is the
+        claim, and a taken one means drawing again."""
+        for _ in range(8):
+            run_id = new_run_id()
+            run_dir = self.runs_dir / run_id
+            try:
+                run_dir.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._cannot_record(exc) from None
+            return run_id, run_dir
+        raise InvalidInput(f"cannot record a run in {self.runs_dir}: no free run id")
+
     def _insert_run(
         self,
         notebook: str,
@@ -505,11 +570,9 @@ class Store:
         owned: bool,
         request: dict[str, Any] | None = None,
     ) -> str:
-        run_id = new_run_id()
-        run_dir = self.runs_dir / run_id
+        run_id, run_dir = self._new_run_dir()
         fd = None
         try:
-            run_dir.mkdir(parents=True)
             if request is not None:
                 _write_private(run_dir / REQUEST_NAME, json.dumps(request))
             if owned:
@@ -518,10 +581,7 @@ class Store:
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)
-            raise InvalidInput(
-                f"cannot record a run in {self.runs_dir}: {exc.strerror or exc}; "
-                "choose another --store (or JUPYTER_MLOPS_STORE)"
-            ) from None
+            raise self._cannot_record(exc) from None
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         pid = os.getpid() if owned else None
@@ -940,6 +1000,7 @@ class Store:
                 "cached_from": step["cached_from"],
                 "reason": manifest.get("reason"),
                 "outputs": {v: e["digest"] for v, e in manifest.get("outputs", {}).items()},
+                "placement": manifest.get("placement"),  # where it ran (Dask executor)
             }
         run_dir = self.run_dir(row["id"])
         report = run_dir / "report.html"

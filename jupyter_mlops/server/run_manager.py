@@ -48,6 +48,7 @@ class RunManager:
     registry_uri: str = ""
     log: Any = None
     state_file: Path | None = None  # remembers the stores used, for the next server start
+    start_queued: bool = True  # False (`jupyter mlops scheduler`): start only its own runs
     stores: dict[Path, Store] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)  # every store the server has used
     children: dict[str, Child] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class RunManager:
                 else:
                     queued.append((db, run))
         for db, run in queued:
-            if busy >= self.max_concurrent:
+            if busy >= self.max_concurrent or not self.start_queued:
                 break
             self._spawn(db, run["id"])
             busy += 1

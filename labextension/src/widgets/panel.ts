@@ -12,6 +12,7 @@ import { ModelsWidget } from './models';
 import { ParametersWidget } from './parameters';
 import { IPanelActions, PipelineWidget } from './pipeline';
 import { IRunActions, RunWidget } from './run';
+import { SchedulesWidget } from './schedules';
 
 /**
  * The id of the MLOps side panel.
@@ -40,8 +41,9 @@ export class MlopsPanel extends SidePanel {
     this.addWidget(
       new ModelsWidget(model, trans, options.rendermime, options.showRun)
     );
+    this.addWidget(new SchedulesWidget(model, trans));
     // The graph and the run need the room; the other sections less.
-    (this.content as AccordionPanel).setRelativeSizes([4, 1.5, 1.5, 2, 2]);
+    (this.content as AccordionPanel).setRelativeSizes([4, 1.5, 1.5, 2, 2, 1.5]);
   }
 
   get model(): IMlopsModel {
