@@ -150,6 +150,16 @@ export function PublishControls(props: {
   const { model, run, actions, trans } = props;
   const registry = model.registry;
   useSignals(registry.changed, model.pipeline.changed);
+  const outcome = registry.outcome(run.id);
+  // A refusal's reasons or the new version: in view as soon as they arrive
+  // (hooks before the early return: React needs the same hooks at every render).
+  const outcomeRef = React.useRef<HTMLDivElement>(null);
+  useReveal(
+    outcomeRef,
+    outcome
+      ? `${run.id}:${outcome.ok ? outcome.result.version : outcome.message}`
+      : null
+  );
   if (run.status !== 'succeeded' || !run.model) {
     return null;
   }
@@ -161,15 +171,6 @@ export function PublishControls(props: {
     must_beat: null
   };
   const busy = registry.publishing(run.id);
-  const outcome = registry.outcome(run.id);
-  // A refusal's reasons or the new version: in view as soon as they arrive.
-  const outcomeRef = React.useRef<HTMLDivElement>(null);
-  useReveal(
-    outcomeRef,
-    outcome
-      ? `${run.id}:${outcome.ok ? outcome.result.version : outcome.message}`
-      : null
-  );
 
   const publishNow = () => void publishRun(model, run.id, defaults);
   const publishWith = async () => {
