@@ -502,7 +502,7 @@ test.describe('MLOps panel flows (real server)', () => {
     // The refusal and the failed gate are in view without scrolling by hand.
     await expect(refused.locator('.jp-mlops-error')).toBeInViewport();
     await expect(
-      refused.locator('.jp-mlops-check-item').last()
+      refused.locator('.jp-mlops-check-item[data-ok="false"]').first()
     ).toBeInViewport();
     await shoot(panel, 'panel-publish-refused.png');
   });

@@ -42,8 +42,10 @@ export class MlopsPanel extends SidePanel {
       new ModelsWidget(model, trans, options.rendermime, options.showRun)
     );
     this.addWidget(new SchedulesWidget(model, trans));
-    // The graph and the run need the room; the other sections less.
-    (this.content as AccordionPanel).setRelativeSizes([4, 1.5, 1.5, 2, 2, 1.5]);
+    // The graph and the run (its outcome, a publish's checks) need the room.
+    (this.content as AccordionPanel).setRelativeSizes([
+      4, 1.5, 2.5, 1.5, 1.5, 1
+    ]);
   }
 
   get model(): IMlopsModel {

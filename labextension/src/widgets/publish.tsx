@@ -204,7 +204,7 @@ export function PublishControls(props: {
   };
 
   return (
-    <div className="jp-mlops-publish" ref={outcomeRef}>
+    <div className="jp-mlops-publish">
       <div className="jp-mlops-publish-buttons">
         <button
           className="jp-mlops-publish-button jp-Button jp-mod-styled jp-mod-accept"
@@ -230,17 +230,18 @@ export function PublishControls(props: {
       </div>
       {outcome?.ok ? (
         <PublishResult
+          ref={outcomeRef}
           name={outcome.result.name}
           version={outcome.result.version}
           trans={trans}
         />
       ) : null}
       {outcome && !outcome.ok ? (
-        <div className="jp-mlops-publish-refused">
+        <div className="jp-mlops-publish-refused" ref={outcomeRef}>
           <ErrorLine message={outcome.message} />
           {outcome.checks.length ? (
             <ul className="jp-mlops-checks">
-              {outcome.checks.map((check, i) => (
+              {failedFirst(outcome.checks).map((check, i) => (
                 <li
                   key={i}
                   data-ok={String(check.ok ?? check.passed ?? '')}
@@ -255,6 +256,15 @@ export function PublishControls(props: {
       ) : null}
     </div>
   );
+}
+
+/** The checks that failed first: the reason for a refusal is in view first. */
+function failedFirst(
+  checks: { [key: string]: unknown }[]
+): { [key: string]: unknown }[] {
+  const failed = (c: { [key: string]: unknown }) =>
+    (c.ok ?? c.passed) === false;
+  return [...checks.filter(failed), ...checks.filter(c => !failed(c))];
 }
 
 /** One line for a gate or deployability check. */
@@ -273,16 +283,19 @@ function checkText(check: { [key: string]: unknown }): string {
     .join(' ');
 }
 
-function PublishResult(props: {
-  name: string;
-  version: number;
-  trans: TranslationBundle;
-}): JSX.Element {
+const PublishResult = React.forwardRef(function PublishResult(
+  props: {
+    name: string;
+    version: number;
+    trans: TranslationBundle;
+  },
+  ref: React.Ref<HTMLDivElement>
+): JSX.Element {
   const { name, version, trans } = props;
   // JSON string syntax is valid Python for a name (quotes and backslashes escaped)
   const snippet = `from jupyter_mlops import load_model\nmodel = load_model(${JSON.stringify(name)}, version=${version})`;
   return (
-    <div className="jp-mlops-publish-result" role="status">
+    <div className="jp-mlops-publish-result" role="status" ref={ref}>
       <div className="jp-mlops-publish-version">
         {trans.__('%1 version %2', name, version)}
       </div>
@@ -295,4 +308,4 @@ function PublishResult(props: {
       </button>
     </div>
   );
-}
+});
