@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # installed packages have bytecode; measure with it
 
 STEP_TEMPLATE = [
     "# step {i}: derive features\n%time frame_{i} = frame_{p}.copy() if frame_{p} is not None else None\n",

@@ -5,6 +5,8 @@ lost), on every new client of the same kernel; a dead kernel is an error, not a 
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -90,3 +92,72 @@ def test_steps_run_in_process_leave_valid_notebooks_and_no_exit_handlers(tmp_pat
         assert len(set(ids)) == len(ids)
     last = json.loads(Path(run.record["steps"]["s6"]["notebook"]).read_text())
     assert any("x6 = x5 + 1" in "".join(c["source"]) for c in last["cells"])
+
+
+def _plan(pipeline, name, **overrides):
+    from jupyter_mlops.runner.stepnb import StepPlan
+
+    fields = dict(step=pipeline.step(name), parameters={}, inputs={}, outputs=[],
+                  consumers={}, metrics=[], example=None, environment=False,
+                  artifacts="", manifest="")  # fmt: skip
+    fields.update(overrides)
+    return StepPlan(**fields)
+
+
+def test_generated_code_run_back_to_back_shares_one_cell(tmp_path):
+    """A cell is a round trip to the kernel: a step with no parameters or setup cells runs
+    in three cells (prelude + reads + inputs, the step's code, outputs), and an input that
+    fails to load is still reported as the inputs' failure, not the prelude's."""
+    from runner_fixtures import code, run_json, write_notebook
+
+    nb = write_notebook(
+        tmp_path / "p.ipynb",
+        [
+            code("data = {'xs': list(range(500))}", "step:a"),
+            code("total = sum(data['xs'])", "step:b"),
+            code("total", "metrics"),
+        ],
+    )
+    store = tmp_path / "s"
+    rc, first, err = run_json(str(nb), "--store", str(store))
+    assert rc == 0, err
+    executed = json.loads(Path(first["steps"]["b"]["notebook"]).read_text())
+    roles = [c["metadata"]["mlops"].get("generated") for c in executed["cells"]]
+    assert roles == ["inputs", None, "outputs"]
+    assert executed["cells"][0]["metadata"]["mlops"]["parts"] == ["prelude", "reads", "inputs"]
+    digest = first["steps"]["a"]["outputs"]["data"]
+    artifact = store / "artifacts" / digest[:2] / digest
+    payload = bytearray(artifact.read_bytes())
+    payload[-20:-12] = b"\x00" * 8  # an edited pickle, same size: a cache hit for 'a'
+    artifact.write_bytes(bytes(payload))
+    rc, bad, _ = run_json(str(nb), "--store", str(store), "--refresh", "b")
+    assert rc == 1
+    error = bad["steps"]["b"]["error"]
+    assert (error["cell"], error["ename"], error["generated"]) == (
+        None, "CorruptArtifact", "inputs")  # fmt: skip
+
+
+def test_a_failure_in_a_merged_cell_names_the_part_that_failed(tmp_path):
+    """The traceback's marked line says which part of a merged generated cell failed (here
+    the reads recorder, given a folder that is not a path), in a real kernel."""
+    from runner_fixtures import code, write_notebook
+
+    from jupyter_mlops.compiler import compile_notebook
+    from jupyter_mlops.runner.execute import execute_step_notebook
+    from jupyter_mlops.runner.kernels import KernelSlot
+    from jupyter_mlops.runner.stepnb import build_step_notebook
+
+    nb = write_notebook(tmp_path / "p.ipynb", [code("y = 1", "step:a")])
+    pipeline = compile_notebook(str(nb))
+    plan = _plan(pipeline, "a", watch=(12345, [], []), outputs=["y"],
+                 artifacts=str(tmp_path / "art"), manifest=str(tmp_path / "m.json"))  # fmt: skip
+    step_nb = build_step_notebook(pipeline, plan)
+    assert step_nb.cells[0].metadata.mlops.parts == ["prelude", "reads", "inputs"]
+    slot = KernelSlot(0, "python3", str(tmp_path), tmp_path / "k.log", str(tmp_path / "k"))
+    try:
+        error = execute_step_notebook(slot, step_nb, tmp_path / "a.ipynb", tmp_path / "a.log",
+                                      60, threading.Event())  # fmt: skip
+    finally:
+        slot.shutdown()
+    assert error is not None and error.ename == "TypeError"
+    assert (error.cell, error.generated) == (None, "reads")

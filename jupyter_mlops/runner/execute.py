@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .kernels import KernelSlot
+from .stepnb import failed_part
 
 ERROR_MARKER = "papermill-error-cell-tag"  # papermill's tag on the cells it adds on failure
 
@@ -191,7 +192,8 @@ def _origin(cell: dict[str, Any]) -> tuple[int | None, str | None]:
     if mlops is None:  # not from our step notebook: papermill's own insertions
         tags = meta.get("tags", [])
         return None, "injected-parameters" if "injected-parameters" in tags else None
-    return mlops.get("source_cell"), mlops.get("generated")
+    source_cell = mlops.get("source_cell")
+    return source_cell, None if source_cell is not None else failed_part(cell)
 
 
 def _failed_cell(executed: Any, index: int | None) -> tuple[int | None, str | None]:

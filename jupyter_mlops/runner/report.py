@@ -15,7 +15,7 @@ from typing import Any
 
 from .store import Store
 
-GENERATED_TAGS = {"mlops-inputs", "mlops-outputs", "mlops-secrets"}
+GENERATED_TAGS = {"mlops-prelude", "mlops-reads", "mlops-inputs", "mlops-outputs", "mlops-secrets"}
 
 
 def _summary(record: dict[str, Any]) -> str:
