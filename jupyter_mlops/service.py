@@ -122,8 +122,20 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
             "registry_how": service.registry_how,
             "mlflow_env": mlflow_env_line(service.registry_uri),
             "warnings": [*(location.warnings if location else ()), *registry.warnings],
-            "executor": self.executor.recorded() if self.executor else None,  # server setting
+            "executor": self.executor_shown(),
         }
+
+    def executor_shown(self) -> dict[str, Any]:
+        """Where runs started here execute (the server's setting, else the environment's),
+        without credentials; ``error`` when ``$JUPYTER_MLOPS_EXECUTOR`` and friends are wrong."""
+        from .runner.executors import EXECUTOR_ENV, resolve_executor
+
+        if self.executor is not None:
+            return self.executor.shown()
+        try:
+            return resolve_executor().shown()
+        except InvalidInput as exc:
+            return {"name": os.environ.get(EXECUTOR_ENV, "").strip().lower(), "error": str(exc)}
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, path: str) -> dict[str, Any]:

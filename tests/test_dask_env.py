@@ -55,7 +55,7 @@ def test_option_errors_are_one_line_and_record_nothing(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
-        f"error: cannot reach the Dask scheduler at {address}"
+        f"error: cannot reach the Dask scheduler at {address} (no answer within 1 s): start it"
     )
     assert not (store / "runs.db").exists()  # no half-written run
 
@@ -154,6 +154,36 @@ def test_server_runs_record_the_configured_executor(tmp_path):
     }  # fmt: skip
     assert options["jobs"] == 2  # steps in flight on the cluster: all of them
     assert service.info()["executor"] == options["executor"]  # GET /mlops/api/info shows it
+
+
+def test_a_queued_run_whose_scheduler_is_unreachable_fails_with_a_run_level_error(
+    tmp_path, monkeypatch
+):
+    """A run queued by the server starts later in a run process: nothing listens at the
+    scheduler's address then, so the run fails at once with one line saying where and what
+    to do (no traceback, no hang, no step started)."""
+    from jupyter_mlops.runner.executors import dask as dask_executor
+    from jupyter_mlops.service import MlopsService
+
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", 1.0)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    service = MlopsService.create(store=str(tmp_path / "store"), root_dir=tmp_path)
+    service.executor = resolve_executor("dask", address, str(tmp_path / "shared"))
+    _notebook(tmp_path)
+    run_id, root = service.queue_run("two.ipynb")
+    done = service.run_queued(root, run_id)  # what the server's run process calls
+    assert done is not None and done["status"] == "failed"
+    with Store.open_existing(root) as db:
+        record = db.get_run(run_id)
+        events = db.events(run_id)
+    error = record["error"]
+    assert error.startswith(
+        f"the run could not start: cannot reach the Dask scheduler at {address} "
+        "(no answer within 1 s): start it (`dask scheduler`) or fix its address"
+    )
+    assert "c.MlopsExtension.dask_scheduler" in error and "\n" not in error
+    assert {s["status"] for s in record["steps"].values()} == {"skipped"}
+    assert events[-1]["kind"] == "run" and events[-1]["error"] == error  # the panel's line
 
 
 def test_resources_tags_compile_to_amounts_and_malformed_ones_are_errors(tmp_path):

@@ -5,6 +5,7 @@ One cluster for the module; the worker-loss test kills a worker, so it runs last
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -254,6 +255,121 @@ def test_resources_tags_route_steps_to_the_worker_that_has_them(tmp_path, cluste
     error = record["steps"]["tpu"]["error"]
     assert error["ename"] == "NoWorker" and "tpu=1" in error["evalue"]
     assert "--resources tpu=1" in error["evalue"]
+
+
+def test_isolate_runs_each_step_in_a_fresh_kernel_on_the_worker(tmp_path, cluster):
+    nb = write_notebook(
+        tmp_path / "isolate.ipynb",
+        [  # all on worker b (the only one with gpu=1): a warm kernel would serve all three
+            code("import os\npa = os.getpid()", "step:a", "resources:gpu=1"),
+            code("import os\npb = os.getpid()", "step:b", "resources:gpu=1"),
+            code("import os\nkernels = len({pa, pb, os.getpid()})", "step:c", "resources:gpu=1"),
+            code("kernels", "metrics"),
+        ],
+    )
+    record = run(nb, tmp_path / "store", dask(cluster, str(tmp_path / "shared")), isolate=True)
+    assert record["status"] == "succeeded", record["steps"]
+    assert record["options"]["isolate"] is True
+    assert record["metrics"] == {"kernels": 3}  # three steps, three kernel processes
+    placement = steps(record, "placement")
+    assert {p["worker"] for p in placement.values()} == {cluster.addresses["b"]}
+    assert len({p["attempts"][-1]["kernel"] for p in placement.values()}) == 3
+    from distributed import Client
+
+    from jupyter_mlops.runner.executors.dask_worker import kernels_by_run
+
+    with Client(cluster.address, set_as_default=False) as client:
+        left = client.run(kernels_by_run)
+    assert all(record["id"] not in runs for runs in left.values()), left
+
+
+SECRET = "s3cr3t-DASK-'quoted'-xyz789"
+
+
+def test_a_secret_is_in_nothing_the_dask_executor_writes(tmp_path, cluster, monkeypatch):
+    """Not in the workers' files (kernel logs, step notebooks and logs) while the run goes
+    on, not in the output events the scheduler keeps, not in the artifact store, not in the
+    local store; a step that prints it from a warm kernel without reading it shows <secret>."""
+    import threading
+
+    import s3fs
+    from distributed import Client
+
+    from jupyter_mlops.runner.executors.dask_worker import output_topic
+
+    marker = tmp_path / "waiting"
+    nb = write_notebook(
+        tmp_path / "secret.ipynb",
+        [
+            code('token = "dev-default-token"', "parameters", "secret:token"),
+            code(
+                "import os\nprint('using', token, flush=True)\n"
+                "os.write(2, f'fd2 {token}\\n'.encode())  # the kernel process's stderr: its log\n"
+                "n = len(token)",
+                "step:load",
+                "resources:gpu=1",
+            ),
+            code("raise RuntimeError('bad ' + token)\nz = 1", "step:oops", "resources:gpu=1"),
+            code(  # the warm kernel still has the value: printed without being a parameter
+                "print('later', globals()['tok' + 'en'], flush=True)\nm = n + 1",
+                "step:echo",
+                "resources:gpu=1",
+            ),
+            code(
+                f"import time\nopen({str(marker)!r}, 'w').write('x')\ntime.sleep(2)\nw = m",
+                "step:wait",
+                "resources:gpu=1",
+            ),
+        ],
+    )
+    monkeypatch.setenv("DASK_TEST_TOKEN", SECRET)
+    store = tmp_path / "store"
+    done: dict = {}
+
+    def go() -> None:
+        done["record"] = run(
+            nb, store, dask(cluster, "s3://bucket/secret"),
+            parameter_texts=[("token", "env:DASK_TEST_TOKEN")],
+        )  # fmt: skip
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not marker.exists():  # load, oops and echo are over; wait sleeps
+        assert thread.is_alive() and time.monotonic() < deadline, done
+        time.sleep(0.05)
+    needles = [SECRET.encode(), json.dumps(SECRET).encode()[1:-1], b"s3cr3t-DASK"]
+    during = files_holding(cluster.folder, needles)  # workers' folders and logs
+    thread.join(120)
+    record = done["record"]
+    assert during == []
+    assert steps(record) == {
+        "load": "succeeded", "oops": "failed", "echo": "succeeded", "wait": "succeeded",
+    }  # fmt: skip
+    assert record["parameters"] == {"token": "<secret>"}
+    assert record["steps"]["oops"]["error"]["evalue"] == "bad <secret>"
+    echo = Path(record["steps"]["echo"]["notebook"]).read_text()
+    assert "later <secret>" in echo  # printed by load's kernel (all steps on worker b)
+    with Client(cluster.address, set_as_default=False) as client:
+        events = client.get_events(output_topic(record["id"]))
+    texts = "".join(msg.get("text", "") for _, msg in events)
+    assert "using <secret>" in texts and "s3cr3t-DASK" not in texts
+    assert files_holding(store, needles) == []
+    assert files_holding(cluster.folder, needles) == []
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    objects = fs.find("bucket/secret")
+    assert objects  # the outputs went through S3
+    assert not [o for o in objects if any(n in fs.cat(o) for n in needles)]
+
+
+def files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):  # a file removed while we look
+            if path.is_file():
+                data = path.read_bytes()
+                found += [f"{path}: {n!r}" for n in needles if n in data]
+    return found
 
 
 @pytest.mark.parametrize("how", ["cancel", "client-dies"])

@@ -42,3 +42,42 @@ async def test_info_checks_authorization(deny_mlops, jp_fetch):
     with pytest.raises(HTTPClientError) as excinfo:
         await jp_fetch("mlops", "api", "info")
     assert excinfo.value.code == 403
+
+
+@pytest.fixture
+def dask_settings(jp_server_config):
+    """A server whose background runs go to a Dask cluster; credentials in the URLs."""
+    jp_server_config["MlopsExtension"].update(
+        executor="dask",
+        dask_scheduler="tcp://sched-user:sched-pw@127.0.0.1:8786",
+        artifacts="s3://AKIAKEY:s3cr3t-value@bucket/team?token=t0ken-value",
+    )
+
+
+async def test_info_shows_the_configured_executor_without_secrets(dask_settings, jp_fetch):
+    response = await jp_fetch("mlops", "api", "info")
+    body = response.body.decode()
+    assert json.loads(body)["executor"] == {
+        "name": "dask", "scheduler": "tcp://127.0.0.1:8786", "artifacts": "s3://bucket/team",
+        "retries": 1,
+    }  # fmt: skip
+    for secret in ("sched-pw", "s3cr3t-value", "AKIAKEY", "t0ken-value", "sched-user"):
+        assert secret not in body
+
+
+async def test_info_shows_the_executor_of_the_environment(jp_fetch, monkeypatch):
+    monkeypatch.delenv("JUPYTER_MLOPS_EXECUTOR", raising=False)
+    payload = json.loads((await jp_fetch("mlops", "api", "info")).body)
+    assert payload["executor"] == {"name": "local", "scheduler": None, "artifacts": None,
+                                   "retries": 1}  # fmt: skip
+    monkeypatch.setenv("JUPYTER_MLOPS_EXECUTOR", "dask")  # runs read it when they are queued
+    monkeypatch.setenv("JUPYTER_MLOPS_DASK_SCHEDULER", "10.0.0.5:8786")
+    monkeypatch.setenv("JUPYTER_MLOPS_ARTIFACTS", "/shared/artifacts")
+    payload = json.loads((await jp_fetch("mlops", "api", "info")).body)
+    assert payload["executor"]["name"] == "dask"
+    assert payload["executor"]["scheduler"] == "tcp://10.0.0.5:8786"
+    assert payload["executor"]["artifacts"] == "/shared/artifacts"
+    monkeypatch.delenv("JUPYTER_MLOPS_DASK_SCHEDULER")  # misconfigured: said, not a 500
+    payload = json.loads((await jp_fetch("mlops", "api", "info")).body)
+    assert payload["executor"]["name"] == "dask"
+    assert "--executor dask needs the scheduler's address" in payload["executor"]["error"]

@@ -253,7 +253,11 @@ def run_queued(
                 isolate=options.get("isolate", False), step_timeout=options.get("step_timeout"),
                 executor=ExecutorSpec.from_recorded(options.get("executor")),
             )  # fmt: skip
-        except MlopsError as exc:  # the notebook changed since the run was queued
+            if prepared.options.executor is not None:  # e.g. the Dask scheduler is down
+                from .executors.dask import open_executor
+
+                open_executor(prepared.options.executor)
+        except MlopsError as exc:  # the notebook changed since the run was queued, no cluster
             message = "; ".join(exc.messages)
             db.settle_run(run_id, "failed", f"the run could not start: {message}")
             return Run(run_id, db.root, db.get_run(run_id)), request

@@ -37,22 +37,20 @@ class ExecutorSpec:
 
     def recorded(self) -> dict[str, Any]:
         """The run's ``options.executor`` (no credentials)."""
-        from urllib.parse import urlsplit, urlunsplit
-
-        def clean(url: str | None) -> str | None:
-            if not url:
-                return url
-            parts = urlsplit(url)
-            if not (parts.username or parts.password):
-                return url
-            host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
-            return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
         return {
             "name": self.name,
             "scheduler": self.scheduler,
-            "artifacts": clean(self.artifacts),
+            "artifacts": without_credentials(self.artifacts),
             "retries": self.retries,
+        }
+
+    def shown(self) -> dict[str, Any]:
+        """What a surface may show (``GET /mlops/api/info``): :meth:`recorded`, with no
+        ``user:password@`` and no query string in either address."""
+        return {
+            **self.recorded(),
+            "scheduler": without_credentials(self.scheduler, query=False),
+            "artifacts": without_credentials(self.artifacts, query=False),
         }
 
     @classmethod
@@ -63,6 +61,19 @@ class ExecutorSpec:
         return resolve_executor(
             data["name"], data.get("scheduler"), data.get("artifacts"), data.get("retries")
         )
+
+
+def without_credentials(url: str | None, query: bool = True) -> str | None:
+    """``url`` without ``user:password@`` (and without its query string unless ``query``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, parts.query if query else "", parts.fragment)
+    )
 
 
 def resolve_executor(

@@ -63,10 +63,13 @@ def connect(spec: ExecutorSpec) -> Any:
                 spec.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False, name="jupyter-mlops"
             )
         except (OSError, TimeoutError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            if not detail or "timed out" in detail.lower():
+                detail = f"no answer within {CONNECT_TIMEOUT:g} s"
             raise InvalidInput(
-                f"cannot reach the Dask scheduler at {spec.scheduler} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}): start it, or fix "
-                "--scheduler / $JUPYTER_MLOPS_DASK_SCHEDULER"
+                f"cannot reach the Dask scheduler at {spec.scheduler} ({detail}): start it "
+                "(`dask scheduler`) or fix its address (--scheduler, "
+                "$JUPYTER_MLOPS_DASK_SCHEDULER or c.MlopsExtension.dask_scheduler)"
             ) from None
         _clients[spec.scheduler] = client
         return client

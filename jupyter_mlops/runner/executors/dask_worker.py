@@ -53,7 +53,7 @@ class StepTask:
     not_data: list[str]
     timeout: float | None
     claim: str  # the task's key; also names the Dask variable marking that it started
-    isolate: bool = False  # a fresh kernel, stopped after the step  # name of the Dask variable marking that an attempt started
+    isolate: bool = False  # a fresh kernel, stopped after the step
 
 
 @dataclass
@@ -68,6 +68,7 @@ class _Pool:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.runs: dict[str, list[_Pooled]] = {}
+        self.secrets: dict[str, list[Any]] = {}  # run -> secret values its kernels here saw
         self.count = 0
         self.ipc = tempfile.mkdtemp(prefix="jupyter-mlops-w-")
         self._reaper: threading.Thread | None = None
@@ -141,6 +142,14 @@ class _Pool:
         self._drop(run_id, chosen)
         return len(chosen)
 
+    def remember_secrets(self, run_id: str, values: list[Any]) -> list[Any]:
+        """Add a task's secret values to its run's; returns all the run's values here (a
+        warm kernel keeps what an earlier step read: any step of the run may print it)."""
+        with self.lock:
+            known = self.secrets.setdefault(run_id, [])
+            known += [v for v in values if v not in known]
+            return list(known)
+
     def _drop(self, run_id: str, slots: list[Any]) -> None:
         with self.lock:
             kept = [p for p in self.runs.get(run_id, []) if p.slot not in slots]
@@ -148,6 +157,7 @@ class _Pool:
                 self.runs[run_id] = kept
             else:
                 self.runs.pop(run_id, None)
+                self.secrets.pop(run_id, None)
         for slot in slots:
             with contextlib.suppress(Exception):
                 if slot.busy:
@@ -276,13 +286,18 @@ def output_topic(run_id: str) -> str:
     return f"jupyter-mlops-output-{run_id}"
 
 
-def _stream(worker: Any, task: StepTask, log: Path, done: threading.Event) -> None:
-    """Send what the step prints to the client while it runs (Dask events)."""
+def _stream(
+    worker: Any, task: StepTask, log: Path, done: threading.Event, secrets: list[Any]
+) -> None:
+    """Send what the step prints to the client while it runs (Dask events), whole lines
+    only, each secret value of the run shown as ``<secret>`` (the scheduler keeps events)."""
     import codecs
+
+    from ..secrets import scrub_text
 
     def tail() -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        offset = 0
+        offset, partial = 0, ""
         while not done.wait(0.3):
             try:
                 with open(log, "rb") as fh:
@@ -291,7 +306,11 @@ def _stream(worker: Any, task: StepTask, log: Path, done: threading.Event) -> No
             except OSError:
                 continue
             offset += len(data)
-            text = decoder.decode(data)
+            text = partial + decoder.decode(data)
+            cut = text.rfind("\n") + 1 if len(text) < 256 * 1024 else len(text)
+            text, partial = text[:cut], text[cut:]
+            if text and secrets:
+                text = scrub_text(text, secrets)
             if text:
                 with contextlib.suppress(Exception):
                     worker.log_event(
@@ -302,11 +321,29 @@ def _stream(worker: Any, task: StepTask, log: Path, done: threading.Event) -> No
     threading.Thread(target=tail, name="mlops-output", daemon=True).start()
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path, secrets: list[Any]) -> str | None:
+    """The file's text, secret values shown as ``<secret>``."""
+    from ..secrets import scrub_text
+
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError:
         return None
+    return scrub_text(text, secrets) if secrets else text
+
+
+def _scrub_kernel_log(path: Path, secrets: list[Any]) -> None:
+    """Replace the secret values in a kernel's own log (stdout/stderr of its process), in
+    place: the kernel keeps appending to the same file."""
+    from ..secrets import scrub_text
+
+    with contextlib.suppress(OSError, UnicodeDecodeError), open(path, "r+b") as fh:
+        text = fh.read().decode("utf-8")
+        clean = scrub_text(text, secrets)
+        if clean != text:
+            fh.seek(0)
+            fh.write(clean.encode("utf-8"))
+            fh.truncate()
 
 
 def run_step(task: StepTask) -> dict[str, Any]:
@@ -317,7 +354,7 @@ def run_step(task: StepTask) -> dict[str, Any]:
     from ...serialization import failure, private_dir, wait_for
     from ..artifact_store import SharedArtifacts
     from ..execute import StepError, execute_step_notebook
-    from ..secrets import write_secrets_file
+    from ..secrets import scrub_text, write_secrets_file
     from ..stepnb import StepPlan, build_step_notebook
 
     worker = get_worker()
@@ -368,10 +405,11 @@ def run_step(task: StepTask) -> dict[str, Any]:
         secrets=write_secrets_file(pool.ipc, task.step, task.secrets) if task.secrets else None,
         watch=(task.cwd, [*task.not_data, str(base), pool.ipc], task.reads),
     )
+    secrets = pool.remember_secrets(task.run_id, list(task.secrets.values()))
     cancelled, done = threading.Event(), threading.Event()
     if key is not None:
         _watch(worker, key, slot, cancelled, done)
-    _stream(worker, task, log_path, done)
+    _stream(worker, task, log_path, done, secrets)
     try:
         nb = build_step_notebook(pipeline, plan)
         error = execute_step_notebook(slot, nb, notebook_path, log_path, task.timeout, cancelled)
@@ -403,13 +441,17 @@ def run_step(task: StepTask) -> dict[str, Any]:
                 slot.holds = {v: e["digest"] for v, e in manifest.get("outputs", {}).items()}
         if error is not None:
             slot.holds = {}
+            if secrets:
+                error.evalue = scrub_text(error.evalue, secrets)
             result["error"] = error.to_dict()
-        result["notebook"] = _read(notebook_path)
-        result["log"] = _read(log_path)
+        result["notebook"] = _read(notebook_path, secrets)
+        result["log"] = _read(log_path, secrets)
         result["cancelled"] = cancelled.is_set()
         return result
     finally:
         done.set()
+        if secrets:  # what the kernel's process wrote to its stdout/stderr
+            _scrub_kernel_log(Path(slot.log_path), secrets)
         pool.release(task.run_id, slot)
         if task.isolate:
             pool._drop(task.run_id, [slot])
