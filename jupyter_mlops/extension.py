@@ -60,7 +60,8 @@ class MlopsExtension(ExtensionApp):
         "",
         config=True,
         help="Where the steps of background runs execute: 'local' (kernels on this machine) or "
-        "'dask' (default: $JUPYTER_MLOPS_EXECUTOR, else local).",
+        "'dask' (default: $JUPYTER_MLOPS_EXECUTOR, else local). 'local' with dask_scheduler "
+        "and artifacts set: runs are local unless the run request (the panel) asks for Dask.",
     )
     dask_scheduler = Unicode(
         "",
@@ -101,6 +102,7 @@ class MlopsExtension(ExtensionApp):
         )
         self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mlops")
         self.service.executor = self.executor_spec()
+        self.service.cluster = self.cluster_spec()
         location = self.service.location
         self.log.info(
             "jupyter_mlops %s: store %s (%s)", __version__, self.service.store,
@@ -114,11 +116,22 @@ class MlopsExtension(ExtensionApp):
         """The executor the traits configure (None: ``$JUPYTER_MLOPS_EXECUTOR``'s, or local)."""
         if not (self.executor or self.dask_scheduler or self.artifacts):
             return None
-        from .runner.executors import resolve_executor
+        from .runner.executors import ExecutorSpec, resolve_executor
 
+        if self.executor.strip().lower() == "local":  # a cluster set too is offered per run
+            return ExecutorSpec()
         return resolve_executor(
             self.executor or None, self.dask_scheduler or None, self.artifacts or None
         )
+
+    def cluster_spec(self) -> Any:
+        """The Dask cluster the traits configure (a run request may ask for it even when the
+        default executor is local); None when no scheduler is set."""
+        if not self.dask_scheduler:
+            return None
+        from .runner.executors import resolve_executor
+
+        return resolve_executor("dask", self.dask_scheduler, self.artifacts or None)
 
     def _reap_dead_runs(self) -> None:
         """At start: runs whose process died are recorded as interrupted, their kernels

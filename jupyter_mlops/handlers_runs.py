@@ -23,7 +23,8 @@ STEP = r"(?P<step>[^/]+)"
 LOG_CHUNK = 1 << 20  # bytes of step log per answer
 _NULL = type(None)
 RUN_REQUEST = {"path": (str,), "parameters": (dict, _NULL), "use_cache": (bool, _NULL),
-               "isolate": (bool, _NULL), "publish": (dict, _NULL)}  # fmt: skip
+               "isolate": (bool, _NULL), "publish": (dict, _NULL),
+               "executor": (str, _NULL)}  # fmt: skip
 CANCEL_WAIT = 3.0  # seconds the cancel route waits for the run to record its end
 
 
@@ -127,7 +128,7 @@ def _queue(service: Any, body: dict[str, Any], jobs: int | None, timeout: float 
     return service.queue_run(
         body["path"], body.get("parameters"), use_cache=body.get("use_cache", True),
         isolate=body.get("isolate", False), publish=body.get("publish"), jobs=jobs,
-        step_timeout=timeout,
+        step_timeout=timeout, executor=body.get("executor"),
     )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
     store_how: str = "--store"
     allow_hidden: bool = True
     executor: Any = None  # an ExecutorSpec for runs (server settings); None: the environment's
+    cluster: Any = None  # the Dask ExecutorSpec a run request may ask for (server settings)
 
     @classmethod
     def create(
@@ -70,6 +71,7 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
             location.path, registry.uri, self.root_dir, location=location,
             registry_how=registry.how, explicit_registry=self.explicit_registry,
             store_how=self.store_how, allow_hidden=self.allow_hidden, executor=self.executor,
+            cluster=self.cluster,
         )  # fmt: skip
 
     def store_for(self, notebook: str | None) -> Path:
@@ -122,20 +124,43 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
             "registry_how": service.registry_how,
             "mlflow_env": mlflow_env_line(service.registry_uri),
             "warnings": [*(location.warnings if location else ()), *registry.warnings],
-            "executor": self.executor_shown(),
+            **self.executors_shown(),
         }
 
-    def executor_shown(self) -> dict[str, Any]:
-        """Where runs started here execute (the server's setting, else the environment's),
-        without credentials; ``error`` when ``$JUPYTER_MLOPS_EXECUTOR`` and friends are wrong."""
+    def executors_shown(self) -> dict[str, Any]:
+        """``executor``: where runs started here execute by default (the server's setting,
+        else the environment's; ``error`` when ``$JUPYTER_MLOPS_EXECUTOR`` and friends are
+        wrong); ``cluster``: the Dask cluster a run request may ask for, if any. Without
+        credentials."""
         from .runner.executors import EXECUTOR_ENV, resolve_executor
 
-        if self.executor is not None:
-            return self.executor.shown()
         try:
-            return resolve_executor().shown()
+            default = self.executor or resolve_executor()
         except InvalidInput as exc:
-            return {"name": os.environ.get(EXECUTOR_ENV, "").strip().lower(), "error": str(exc)}
+            name = os.environ.get(EXECUTOR_ENV, "").strip().lower()
+            return {"executor": {"name": name, "error": str(exc)}, "cluster": None}
+        cluster = self.cluster or (None if default.local else default)
+        return {"executor": default.shown(), "cluster": cluster.shown() if cluster else None}
+
+    def executor_named(self, name: str | None) -> Any:
+        """The ``ExecutorSpec`` a run request names: ``local``, ``dask`` (the configured
+        cluster) or None (the default)."""
+        from .runner.executors import ExecutorSpec, resolve_executor
+
+        if name is None:
+            return self.executor
+        if name == "local":
+            return ExecutorSpec()
+        if name != "dask":
+            raise InvalidInput(f"'executor' must be 'local' or 'dask', got {name!r}")
+        default = self.executor or resolve_executor()
+        cluster = self.cluster or (None if default.local else default)
+        if cluster is None:
+            raise InvalidInput(
+                "'executor': 'dask' needs a Dask cluster in the server settings "
+                "(c.MlopsExtension.dask_scheduler and artifacts)"
+            )
+        return cluster
 
     # -- compile -----------------------------------------------------------------------------
     def compile(self, path: str) -> dict[str, Any]:

@@ -110,11 +110,12 @@ class RunOperations:
         step_timeout: float | None = None,
         origin: str = "server",
         schedule: dict[str, Any] | None = None,
+        executor: str | None = None,
     ) -> tuple[str, Path]:
         """Check a run request completely, then record it as ``queued`` (nothing is
         recorded when anything is wrong). Returns the run id and its store. ``origin``: who
         starts its run process (the server's run manager starts only ``"server"`` runs; the
-        widget starts its own)."""
+        widget starts its own). ``executor``: ``local``, ``dask`` or None (the default)."""
         from .runner.run import prepare_run, queue_run
 
         if parameters is None:
@@ -130,7 +131,7 @@ class RunOperations:
             self.publish_options(path, **publish)  # type: ignore[attr-defined]
         prepared = prepare_run(
             notebook, parameters, jobs=jobs, use_cache=use_cache, isolate=isolate,
-            step_timeout=step_timeout, executor=getattr(self, "executor", None),
+            step_timeout=step_timeout, executor=self.executor_named(executor),  # type: ignore[attr-defined]
         )  # fmt: skip
         store = self.for_notebook(notebook).store
         request = {"parameters": parameters, "publish": publish}

@@ -156,6 +156,30 @@ def test_server_runs_record_the_configured_executor(tmp_path):
     assert service.info()["executor"] == options["executor"]  # GET /mlops/api/info shows it
 
 
+def test_a_cluster_set_with_executor_local_is_offered_per_run(tmp_path):
+    """``executor='local'`` with a scheduler and artifacts: runs are local unless the request
+    asks for ``dask``; GET info shows both."""
+    from jupyter_mlops.extension import MlopsExtension
+    from jupyter_mlops.service import MlopsService
+
+    extension = MlopsExtension()
+    extension.executor, extension.dask_scheduler = "local", "127.0.0.1:8786"
+    extension.artifacts = str(tmp_path / "shared")
+    service = MlopsService.create(store=str(tmp_path / "store"), root_dir=tmp_path)
+    service.executor, service.cluster = extension.executor_spec(), extension.cluster_spec()
+    assert service.info()["executor"]["name"] == "local"
+    assert service.info()["cluster"]["scheduler"] == "tcp://127.0.0.1:8786"
+    _notebook(tmp_path)
+    default, _ = service.queue_run("two.ipynb")
+    asked, root = service.queue_run("two.ipynb", executor="dask")
+    with Store.open_existing(root) as db:
+        assert "executor" not in db.get_run(default)["options"]  # this machine
+        assert db.get_run(asked)["options"]["executor"]["scheduler"] == "tcp://127.0.0.1:8786"
+    bare = MlopsService.create(store=str(tmp_path / "store"), root_dir=tmp_path)
+    with pytest.raises(InvalidInput, match="needs a Dask cluster in the server settings"):
+        bare.queue_run("two.ipynb", executor="dask")
+
+
 def test_a_queued_run_whose_scheduler_is_unreachable_fails_with_a_run_level_error(
     tmp_path, monkeypatch
 ):

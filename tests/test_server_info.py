@@ -81,3 +81,47 @@ async def test_info_shows_the_executor_of_the_environment(jp_fetch, monkeypatch)
     payload = json.loads((await jp_fetch("mlops", "api", "info")).body)
     assert payload["executor"]["name"] == "dask"
     assert "--executor dask needs the scheduler's address" in payload["executor"]["error"]
+
+
+@pytest.fixture
+def idle_cluster(jp_server_config, tmp_path, monkeypatch):
+    """Runs are local by default; a Dask cluster (nothing listens there) is offered per run."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("JUPYTER_MLOPS_DASK_CONNECT_TIMEOUT", "1")  # the run process's
+    jp_server_config["MlopsExtension"].update(
+        executor="local", dask_scheduler=address, artifacts=str(tmp_path / "shared")
+    )
+    yield address
+    from server_runs_fixtures import kill_leftovers
+
+    kill_leftovers(tmp_path / "store")
+
+
+async def test_a_run_asks_for_the_configured_cluster_and_fails_clearly_when_it_is_down(
+    idle_cluster, jp_fetch, jp_root_dir, tmp_path
+):
+    from runner_fixtures import code, write_notebook
+    from server_runs_fixtures import request, start_run, wait_for
+
+    info = json.loads((await jp_fetch("mlops", "api", "info")).body)
+    assert info["executor"]["name"] == "local"
+    assert info["cluster"] == {"name": "dask", "scheduler": idle_cluster,
+                               "artifacts": str(tmp_path / "shared"), "retries": 1}  # fmt: skip
+    write_notebook(jp_root_dir / "two.ipynb", [code("x = 1", "step:a"), code("y = x", "step:b")])
+    code_, answer = await request(
+        jp_fetch, "mlops", "api", "runs", method="POST",
+        body={"path": "two.ipynb", "executor": "ray"},
+    )  # fmt: skip
+    assert code_ == 400 and "'executor' must be 'local' or 'dask'" in answer["message"]
+    record = await start_run(jp_fetch, "two.ipynb", executor="dask")
+    done = await wait_for(jp_fetch, record["id"], ("succeeded", "failed"), timeout=60)
+    assert done["status"] == "failed"
+    assert done["error"].startswith(
+        f"the run could not start: cannot reach the Dask scheduler at {idle_cluster} "
+        "(no answer within 1 s): start it"
+    )
+    assert {s["status"] for s in done["steps"].values()} == {"skipped"}
