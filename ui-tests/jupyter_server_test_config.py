@@ -9,8 +9,10 @@ Environment:
 """
 
 import atexit
+import importlib.util
 import os
 import shutil
+import socket
 from pathlib import Path
 from tempfile import mkdtemp
 
@@ -29,6 +31,17 @@ c.ServerApp.open_browser = False
 _store_root = Path(mkdtemp(prefix="jupyter-mlops-ui-tests-"))
 atexit.register(shutil.rmtree, _store_root, ignore_errors=True)
 c.MlopsExtension.store = str(_store_root / "store")
+
+# Runs stay on this machine; a Dask cluster is offered per run (executor.spec.ts). Nothing
+# listens at its address: a run sent there fails at once with the run-level error.
+if importlib.util.find_spec("distributed") is not None:
+    with socket.socket() as _s:
+        _s.bind(("127.0.0.1", 0))
+        _port = _s.getsockname()[1]
+    c.MlopsExtension.executor = "local"
+    c.MlopsExtension.dask_scheduler = f"tcp://127.0.0.1:{_port}"
+    c.MlopsExtension.artifacts = str(_store_root / "shared")
+    os.environ["JUPYTER_MLOPS_DASK_CONNECT_TIMEOUT"] = "2"  # the run processes inherit it
 
 if os.environ.get("MLOPS_UI_DISABLE_SERVER_EXTENSION") == "1":
     c.ServerApp.jpserver_extensions = {"jupyter_mlops": False}

@@ -41,6 +41,23 @@ export interface IServerInfo {
   version: string;
   store: string;
   registry_uri: string;
+  /** Where the server's runs execute by default (absent from older servers). */
+  executor?: IExecutorInfo | null;
+  /** The Dask cluster a run may ask for (`executor: 'dask'`), if one is set. */
+  cluster?: IExecutorInfo | null;
+}
+
+/**
+ * Where runs execute: `local` (this machine) or `dask` (a cluster), as
+ * `GET /mlops/api/info` shows it (no credentials).
+ */
+export interface IExecutorInfo {
+  name: string;
+  scheduler?: string | null;
+  artifacts?: string | null;
+  retries?: number;
+  /** The environment's executor settings are wrong: what to fix. */
+  error?: string;
 }
 
 /**
@@ -243,6 +260,8 @@ export interface IRunRequest {
   use_cache?: boolean;
   isolate?: boolean;
   publish?: IPublishOptions | null;
+  /** Where to run: `local`, `dask` (the server's cluster); null: the default. */
+  executor?: 'local' | 'dask' | null;
 }
 
 /**

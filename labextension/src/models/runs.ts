@@ -89,6 +89,19 @@ export class RunsModel {
     return this._error;
   }
 
+  /** Where the next runs execute, as chosen in the panel; null: the server's default. */
+  get executor(): 'local' | 'dask' | null {
+    return this._executor;
+  }
+
+  /** Choose where the next runs execute (null: the server's default). */
+  setExecutor(executor: 'local' | 'dask' | null): void {
+    if (executor !== this._executor) {
+      this._executor = executor;
+      this._changed.emit();
+    }
+  }
+
   /** The run shown for the followed notebook (the latest one started). */
   get current(): IRunState | null {
     const id = this._path !== null ? this._latest.get(this._path) : undefined;
@@ -157,7 +170,8 @@ export class RunsModel {
         parameters,
         use_cache: useCache,
         isolate: false,
-        publish: null
+        publish: null,
+        executor: this._executor
       });
     } catch (error) {
       this._error = Private.message(error);
@@ -459,6 +473,7 @@ export class RunsModel {
   private _history: IRunRecord[] = [];
   private _historyError: string | null = null;
   private _error: string | null = null;
+  private _executor: 'local' | 'dask' | null = null;
   private _runs = new Map<string, IRunState>();
   private _latest = new Map<string, string>();
   private _polls = new Map<string, ReturnType<typeof setInterval>>();

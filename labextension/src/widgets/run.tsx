@@ -11,6 +11,7 @@ import {
   useNow,
   useSignals
 } from './common';
+import { ExecutorLine } from './executor';
 import { IPublishActions, PublishControls } from './publish';
 import { IVerifyActions, VerifyButton, VerifyStatus } from './verify';
 
@@ -53,7 +54,7 @@ function RunView(props: {
   trans: TranslationBundle;
 }): JSX.Element {
   const { model, actions, trans } = props;
-  useSignals(model.runs.changed, model.pipeline.changed);
+  useSignals(model.runs.changed, model.pipeline.changed, model.infoChanged);
   const run = model.runs.current;
   const active = !!run && !FINISHED.includes(run.status);
   const now = useNow(active, 1000);
@@ -110,6 +111,12 @@ function RunView(props: {
           trans={trans}
         />
       </div>
+      <ExecutorLine
+        info={model.info}
+        chosen={model.runs.executor}
+        onChoose={executor => model.runs.setExecutor(executor)}
+        trans={trans}
+      />
       <VerifyStatus model={model} trans={trans} />
       <ErrorLine className="jp-mlops-run-error" message={model.runs.error} />
       {run ? (
