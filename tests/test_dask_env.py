@@ -210,6 +210,55 @@ def test_a_queued_run_whose_scheduler_is_unreachable_fails_with_a_run_level_erro
     assert events[-1]["kind"] == "run" and events[-1]["error"] == error  # the panel's line
 
 
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_ends_the_run_with_one_clear_line(tmp_path):
+    """Its own scheduler (killed mid-step) and worker: the run fails within the reconnection
+    timeout, its record says what happened and what to do; no traceback, no hang."""
+    cluster = start_cluster(tmp_path / "cluster", {}, {"solo": []})
+    marker = tmp_path / "started"
+    nb = write_notebook(
+        tmp_path / "lost.ipynb",
+        [
+            code(
+                f"import time\nopen({str(marker)!r}, 'w').write('x')\ntime.sleep(60)\na = 1",
+                "step:slow",
+            ),
+            code("b = a + 1", "step:after"),
+        ],
+    )
+    store = tmp_path / "store"
+    try:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "jupyter_mlops.cli.app", "run", str(nb), "--store", str(store),
+             "--executor", "dask", "--scheduler", cluster.address, "--artifacts",
+             str(tmp_path / "shared")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**cli_env(), "JUPYTER_MLOPS_DASK_CONNECT_TIMEOUT": "2"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        assert cluster.scheduler is not None
+        cluster.scheduler.kill()
+        cluster.scheduler.wait(10)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        cluster.stop()
+    lost = (
+        f"lost the connection to the Dask scheduler at {cluster.address} during the run: "
+        "check that it still runs (or restart it), then run again"
+    )
+    assert proc.returncode == 1, err  # a failed run
+    assert "Traceback" not in err and lost in err, err
+    with Store.open_existing(store) as db:
+        (run,) = db.list_runs(None, 10)
+        record = db.get_run(run["id"])
+    assert record["status"] == "failed" and record["error"].startswith(lost)
+    assert record["steps"]["slow"]["error"]["ename"] == "SchedulerLost"
+    assert record["steps"]["after"]["status"] == "skipped"
+
+
 def test_resources_tags_compile_to_amounts_and_malformed_ones_are_errors(tmp_path):
     from jupyter_mlops.compiler import compile_notebook
     from jupyter_mlops.errors import MlopsError

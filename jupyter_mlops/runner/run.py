@@ -309,7 +309,8 @@ def _execute(
                     db.update_step(run_id, step.name, status="skipped")
                 db.update_run(run_id, status=status, finished_at=utcnow())
             recorder.close()
-            events("run", run_id, {"status": status})
+            error = getattr(scheduler, "run_error", None)  # e.g. the Dask scheduler was lost
+            events("run", run_id, {"status": status, **({"error": error} if error else {})})
         finally:
             db.release_run(run_id)
     return status
@@ -346,6 +347,7 @@ def _finalize(
         model=model,
         example=example,
         environment=environment,
+        **({"error": scheduler.run_error} if getattr(scheduler, "run_error", None) else {}),
     )
 
 

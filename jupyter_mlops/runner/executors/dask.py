@@ -19,8 +19,10 @@ Dask worker resources.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -48,12 +50,29 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
+class _QuietLoss(logging.Filter):
+    """Drop what ``distributed.client`` logs when the scheduler goes away mid-run (its failed
+    reconnection, tracebacks of its own cancelled close): the run says it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Failed to reconnect to scheduler"):
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_QUIET = _QuietLoss()
+
+
 def connect(spec: ExecutorSpec) -> Any:
     """A Dask client of ``spec.scheduler`` (one per process and address);
     :class:`InvalidInput` when the scheduler cannot be reached."""
     from distributed import Client
 
     assert spec.scheduler
+    logger = logging.getLogger("distributed.client")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
     with _clients_lock:
         client = _clients.get(spec.scheduler)
         if client is not None and client.status == "running":
@@ -158,6 +177,7 @@ class DaskScheduler(Scheduler):
         self._futures: dict[str, Any] = {}
         self._futures_lock = threading.Lock()
         self._live: dict[str, int] = {}  # step -> attempt whose output is streamed
+        self.run_error: str | None = None  # the run-level error (the scheduler was lost)
         self._environments = self._worker_environments()
         fingerprints = sorted({e["fingerprint"] for e in self._environments.values()})
         self._environment = fingerprints[0] if len(fingerprints) == 1 else "|".join(fingerprints)
@@ -289,6 +309,8 @@ class DaskScheduler(Scheduler):
         self._set(step.name, "running", started_at=utcnow(), kernel="dask")
         if self.cancelled.is_set():
             return StepError(None, "Cancelled", "the run was cancelled")
+        if self.run_error is not None:  # nothing more is submitted to a lost scheduler
+            return StepError(None, "SchedulerLost", self.run_error)
         try:
             for entry in inputs.values():  # e.g. cached by a local run: not uploaded yet
                 self.shared.put(entry["path"], entry["digest"])
@@ -368,6 +390,13 @@ class DaskScheduler(Scheduler):
                 return StepError(None, "WorkerLost", f"the step's worker left the cluster ({exc})")
             if self.cancelled.is_set():
                 return StepError(None, "Cancelled", "the run was cancelled")
+            if isinstance(exc, FutureCancelledError) and self.client.status != "running":
+                self.run_error = (
+                    f"lost the connection to the Dask scheduler at {self.spec.scheduler} during "
+                    "the run: check that it still runs (or restart it), then run again (the "
+                    "steps that finished are cached)"
+                )
+                return StepError(None, "SchedulerLost", self.run_error)
             if isinstance(exc, FutureCancelledError):
                 return StepError(
                     None, "DaskCancelled",
