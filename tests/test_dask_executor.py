@@ -303,9 +303,9 @@ def test_a_secret_is_in_nothing_the_dask_executor_writes(tmp_path, cluster, monk
         [
             code('token = "dev-default-token"', "parameters", "secret:token"),
             code(
-                "import os\nprint('using', token, flush=True)\n"
+                "import os, time\nprint('using', token, flush=True)\n"
                 "os.write(2, f'fd2 {token}\\n'.encode())  # the kernel process's stderr: its log\n"
-                "n = len(token)",
+                "time.sleep(1)  # the output is streamed meanwhile\nn = len(token)",
                 "step:load",
                 "resources:gpu=1",
             ),
