@@ -19,6 +19,7 @@ import hashlib
 import os
 import sys
 import time
+import weakref
 from typing import Any
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -93,6 +94,19 @@ def _real(path: str) -> str:
     return os.path.realpath(os.path.expanduser(path))
 
 
+_defaults: tuple[tuple[str, ...], frozenset[str]] | None = None  # (inputs, their real paths)
+
+
+def _default_prefixes() -> frozenset[str]:
+    """The real paths of :func:`_default_exclusions`, resolved again only when those change
+    (resolving them costs more than a trivial step)."""
+    global _defaults
+    found = tuple(_default_exclusions())
+    if _defaults is None or _defaults[0] != found:
+        _defaults = (found, frozenset(_real(p) for p in found))
+    return _defaults[1]
+
+
 def _default_exclusions() -> list[str]:
     import site
     import sysconfig
@@ -128,7 +142,7 @@ def start(base: str, exclude: list[str], declared: list[str]) -> None:
     _reads.clear()
     _written.clear()
     _base = _real(base)
-    prefixes = {_real(p) for p in [*_default_exclusions(), *exclude]}
+    prefixes = {*_default_prefixes(), *(_real(p) for p in exclude)}
     # never exclude the notebook's own folder (a venv may hold the project, not the reverse)
     _exclude = tuple(
         p.rstrip(os.sep) + os.sep
@@ -192,15 +206,25 @@ def _name(path: str) -> str:
     return path
 
 
+_module_paths: dict[str, tuple[Any, str | None]] = {}  # name -> (weakref to module, .py or None)
+
+
 def _module_files() -> dict[str, str]:
-    """Python modules loaded in this kernel from the notebook's folder."""
+    """Python modules loaded in this kernel from the notebook's folder (each module's file
+    looked at once, while the same module object stays in ``sys.modules``)."""
     found = {}
-    for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
-        if isinstance(file, str) and file.endswith(".py"):
-            path = os.path.abspath(file)
-            if path.startswith(_base + os.sep) and not _excluded(path):
-                found[path] = "file"
+    for name, module in list(sys.modules.items()):
+        known = _module_paths.get(name)
+        if known is None or known[0]() is not module:
+            file = getattr(module, "__file__", None)
+            path = os.path.abspath(file) if isinstance(file, str) and file.endswith(".py") else None
+            try:
+                known = _module_paths[name] = (weakref.ref(module), path)
+            except TypeError:  # not weakly referable (not a module): looked at every time
+                known = (lambda: None, path)
+        path = known[1]
+        if path is not None and path.startswith(_base + os.sep) and not _excluded(path):
+            found[path] = "file"
     return found
 
 

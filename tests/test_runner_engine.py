@@ -161,3 +161,30 @@ def test_a_failure_in_a_merged_cell_names_the_part_that_failed(tmp_path):
         slot.shutdown()
     assert error is not None and error.ename == "TypeError"
     assert (error.cell, error.generated) == (None, "reads")
+
+
+def test_a_kernel_keeps_one_client_for_its_steps_and_no_history(tmp_path, monkeypatch):
+    """A slot's client (channels, readiness check) is made once per kernel, not per step:
+    six steps in one kernel check readiness once. Step kernels keep no IPython history (the
+    user's history file would fill with generated cells)."""
+    from runner_fixtures import code, write_notebook
+
+    from jupyter_mlops.runner import engine, run_pipeline
+
+    checks = []
+    real = engine.wait_until_ready
+
+    async def counted(kc, timeout):
+        checks.append(kc)
+        return await real(kc, timeout)
+
+    monkeypatch.setattr(engine, "wait_until_ready", counted)
+    cells = [code("x0 = 1", "parameters")]
+    cells += [code(f"x{i} = x{i - 1} + 1", f"step:s{i}") for i in range(1, 6)]
+    cells.append(code("history = int(get_ipython().history_manager.enabled)", "step:s6"))
+    cells.append(code("x5\nhistory", "metrics"))
+    nb = write_notebook(tmp_path / "chain.ipynb", cells)
+    run = run_pipeline(nb, store=tmp_path / "store", jobs=1, report="none")
+    assert run.record["status"] == "succeeded", run.record
+    assert run.record["metrics"] == {"x5": 6, "history": 0}
+    assert len(checks) == 1  # jobs=1: one kernel

@@ -2,7 +2,11 @@
 
 papermill's default engine starts and stops a kernel per notebook; this one takes the
 kernel manager of a :class:`~jupyter_mlops.runner.kernels.KernelSlot` (``km=``) and leaves
-the kernel running for the next step, closing only its own client channels.
+the kernel running for the next step. With ``reuse_client=`` (the slot's ``client`` dict)
+the kernel client, its channels and the kernel info of the readiness check are kept for the
+slot's next step (the slot runs its steps in one thread, whose event loop the client's
+sockets belong to); a step that ends with a dead kernel, a timeout or a cancellation drops
+it.
 """
 
 from __future__ import annotations
@@ -73,16 +77,26 @@ class WarmKernelClient(PapermillNotebookClient):
     the readiness check already holds the language info)."""
 
     _info: Any = None
+    reuse: dict[str, Any] | None = None  # a slot's client, kept from step to step
 
     async def async_start_new_kernel_client(self) -> Any:
-        # the kernel manager's zmq context: no context made and terminated per step
-        self.kc = self.km.client(context=self.km.context)
-        await ensure_async(self.kc.start_channels(stdin=False, hb=False, control=False))
-        try:
-            self._info = await wait_until_ready(self.kc, self.startup_timeout)
-        except Exception:
-            await self._async_cleanup_kernel()
-            raise
+        kept = self.reuse if self.reuse is not None else {}
+        if kept.get("km") is self.km and kept.get("kc") is not None:
+            # the slot's client of the previous step: its IOPub subscription is live, and
+            # replies and output of earlier requests are told apart by their parent id
+            self.kc, self._info = kept["kc"], kept["info"]
+        else:
+            forget_client(kept)
+            # the kernel manager's zmq context: no context made and terminated per step
+            self.kc = self.km.client(context=self.km.context)
+            await ensure_async(self.kc.start_channels(stdin=False, hb=False, control=False))
+            try:
+                self._info = await wait_until_ready(self.kc, self.startup_timeout)
+            except Exception:
+                await self._async_cleanup_kernel()
+                raise
+            if self.reuse is not None:
+                self.reuse.update(km=self.km, kc=self.kc, info=self._info)
         self.kc.allow_stdin = False
         await run_hook(self.on_notebook_start, notebook=self.nb)
         return self.kc
@@ -121,6 +135,7 @@ class WarmKernelEngine(NBClientEngine):
         **kwargs: Any,
     ) -> Any:
         km = kwargs.pop("km")
+        reuse = kwargs.pop("reuse_client", None)
         holder = kwargs.pop("nb_holder", None)
         if holder is not None:
             holder["nb"] = nb_man.nb  # executed in place: the caller's view of a failed step
@@ -136,11 +151,26 @@ class WarmKernelEngine(NBClientEngine):
             stderr_file=stderr_file,
         )
         client = WarmKernelClient(nb_man, km=km, **final)
+        client.reuse = reuse
+        kept = False
         try:
-            return client.execute(cleanup_kc=False)
+            nb = client.execute(cleanup_kc=False)  # a failed cell returns (papermill marks it)
+            kept = reuse is not None
+            return nb
         finally:
-            if client.kc is not None:
-                stop_channels(client.kc)
+            if not kept:  # a dead kernel, a timeout, a cancellation: never reused
+                if reuse is not None:
+                    forget_client(reuse)
+                if client.kc is not None:
+                    stop_channels(client.kc)
+
+
+def forget_client(kept: dict[str, Any]) -> None:
+    """Stop and forget a slot's kept client (in the thread whose loop it runs on)."""
+    kc = kept.get("kc")
+    kept.clear()
+    if kc is not None:
+        stop_channels(kc)
 
 
 def stop_channels(kc: Any) -> None:

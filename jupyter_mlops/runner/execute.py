@@ -77,7 +77,7 @@ def execute_step_notebook(
     holder: dict[str, Any] = {}  # the notebook being executed (engine.py fills it)
     try:
         with open(log_path, "w", encoding="utf-8") as log:
-            executed = run_papermill(nb, output_path, slot, log, holder)
+            executed = slot.call(run_papermill, nb, output_path, slot, log, holder)
         return _unfinished(executed)
     except PapermillExecutionError as exc:
         cell, generated = _failed_cell(holder["nb"], exc.cell_index)
@@ -141,6 +141,7 @@ def run_papermill(nb: Any, output_path: Path, slot: KernelSlot, log: Any, holder
             stdout_file=log,
             stderr_file=log,
             km=slot.km,
+            reuse_client=slot.client,
             nb_holder=holder,
         )
         holder["nb"] = nb

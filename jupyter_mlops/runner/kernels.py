@@ -8,6 +8,11 @@ nbclient needs an *async* kernel manager (a blocking client would stall its even
 and never notice a dead kernel), so slots drive ``AsyncKernelManager`` with
 ``run_sync`` from their worker thread. ``kill`` may be called from any thread (timeouts,
 cancellation): it signals the kernel process directly and nbclient notices within ~1 s.
+
+Steps run in a slot's own thread (:meth:`KernelSlot.call`): the slot keeps one kernel
+client for all its steps (``client``: channels, readiness check and kernel info are paid
+once per kernel, not per step), and a client's asyncio sockets belong to the event loop
+of the thread that made them, while the scheduler's worker threads take any slot.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +36,18 @@ def kernel_env(kernel_name: str = "") -> dict[str, str]:
     env = kernel_environ(kernel_name)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
+
+
+def kernel_arguments(km: Any) -> list[str]:
+    """Extra command-line options for an IPython kernel: no input history (a headless step
+    kernel would fill the user's IPython history with generated cells, contend for its
+    SQLite file with the other kernels, and pay 1-3 ms per cell for it). Other kernels:
+    none."""
+    try:
+        argv = km.kernel_spec.argv
+    except Exception:  # noqa: BLE001 - a missing kernelspec is reported by start_kernel
+        return []
+    return ["--HistoryManager.enabled=False"] if any("ipykernel" in a for a in argv) else []
 
 
 class KernelSlot:
@@ -59,6 +77,26 @@ class KernelSlot:
         self.closed = False  # shut down: never (re)started, even by a late background start
         self._log: IO[bytes] | None = None
         self._lock = threading.Lock()
+        self.client: dict[str, Any] = {}  # the steps' kernel client (see engine.py)
+        self._home: ThreadPoolExecutor | None = None
+        self._home_lock = threading.Lock()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in this slot's own thread (made on first use), waiting for it."""
+        with self._home_lock:
+            if self._home is None:
+                self._home = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{self.index}")
+            home = self._home
+        return home.submit(fn, *args).result()
+
+    def _close_home(self) -> None:
+        """Close the steps' client and the home thread's event loop, then the thread."""
+        with self._home_lock:
+            home, self._home = self._home, None
+        if home is None:
+            return
+        home.submit(_close_client_and_loop, self.client).result()
+        home.shutdown(wait=True)
 
     def start(self) -> None:
         """Start the kernel if it is not running yet (blocking, ~1 s).
@@ -85,6 +123,7 @@ class KernelSlot:
                     env=kernel_env(self.kernel_name),
                     stdout=self._log,
                     stderr=self._log,
+                    extra_arguments=kernel_arguments(km),
                 )
             except BaseException:
                 self._log.close()
@@ -139,6 +178,7 @@ class KernelSlot:
         from jupyter_core.utils import run_sync
 
         self.closed = True
+        self._close_home()
         with self._lock:
             km, self.km = self.km, None
             if km is not None:
@@ -147,3 +187,16 @@ class KernelSlot:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+
+
+def _close_client_and_loop(client: dict[str, Any]) -> None:
+    """In a slot's home thread: stop the steps' client, close the thread's event loop."""
+    from jupyter_core.utils import ensure_event_loop
+
+    from .engine import forget_client
+
+    forget_client(client)
+    loop = ensure_event_loop()
+    if not loop.is_running() and not loop.is_closed():
+        with contextlib.suppress(Exception):
+            loop.close()

@@ -153,11 +153,18 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
-    const run = async () => {
+    /**
+     * What a run and a verification both need first: the followed notebook's path, valid
+     * parameters and, when the settings ask for it, the notebook saved (the server reads the
+     * saved file). Problems go to `report`; null: do not go on.
+     */
+    const prepare = async (
+      report: (message: string) => void
+    ): Promise<string | null> => {
       const notebook = followed;
       const path = model.pipeline.path;
       if (!path) {
-        return;
+        return null;
       }
       const schema = model.pipeline.result?.parameters_schema;
       if (schema) {
@@ -167,44 +174,10 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
           trans
         );
         if (Object.keys(errors).length) {
-          model.runs.reportError(Object.values(errors).join('; '));
-          return;
+          report(Object.values(errors).join('; '));
+          return null;
         }
       }
-      if (
-        notebook &&
-        settings.saveBeforeRun &&
-        notebook.context.path === path &&
-        notebook.context.model.dirty
-      ) {
-        await notebook.context.save();
-      }
-      await model.runs.start(
-        path,
-        model.pipeline.changedValues,
-        settings.useCache
-      );
-    };
-
-    const verify = async () => {
-      const notebook = followed;
-      const path = model.pipeline.path;
-      if (!path) {
-        return;
-      }
-      const schema = model.pipeline.result?.parameters_schema;
-      if (schema) {
-        const errors = validateParameters(
-          schema,
-          toFormData(schema, model.pipeline.values),
-          trans
-        );
-        if (Object.keys(errors).length) {
-          model.verify.reportError(Object.values(errors).join('; '));
-          return;
-        }
-      }
-      // The server verifies the saved notebook.
       if (
         notebook &&
         settings.saveBeforeRun &&
@@ -214,16 +187,34 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         try {
           await notebook.context.save();
         } catch (error) {
-          model.verify.reportError(
+          report(
             trans.__(
               'Cannot save the notebook: %1',
               error instanceof Error ? error.message : String(error)
             )
           );
-          return;
+          return null;
         }
       }
-      await model.verify.verify(model.pipeline.changedValues);
+      return path;
+    };
+
+    const run = async () => {
+      const path = await prepare(message => model.runs.reportError(message));
+      if (path) {
+        await model.runs.start(
+          path,
+          model.pipeline.changedValues,
+          settings.useCache
+        );
+      }
+    };
+
+    const verify = async () => {
+      const path = await prepare(message => model.verify.reportError(message));
+      if (path) {
+        await model.verify.verify(model.pipeline.changedValues);
+      }
     };
 
     /** The followed notebook's cell tags, written through its model (undoable). */
