@@ -72,11 +72,17 @@ class Pipeline:
         return self.notebook
 
     def step(self, name: str) -> Step:
-        """The step called *name* (``KeyError`` if there is none)."""
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise KeyError(name)
+        """The step called *name* (``KeyError`` if there is none), from an index made on
+        first use (the scheduler asks for every pending step on every pass) and again if
+        ``steps`` is replaced or grows (steps are not edited in place once compiled)."""
+        shape = (id(self.steps), len(self.steps))
+        index = self.__dict__.get("_index")
+        if index is None or index[0] != shape:
+            named: dict[str, Step] = {}
+            for step in self.steps:
+                named.setdefault(step.name, step)
+            index = self.__dict__["_index"] = (shape, named)
+        return index[1][name]
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (see the package docstring)."""
