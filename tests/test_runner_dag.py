@@ -199,6 +199,7 @@ def test_killed_run_is_interrupted(tmp_path: Path) -> None:
     listed = mlops("runs", "--store", str(store), "--json")
     record = json.loads(shown.stdout)
     assert record["status"] == "interrupted"
+    assert record["error"] == "the run's process died"  # the run-level error is public
     assert record["steps"]["feat_a"]["status"] == "failed"
     assert record["steps"]["feat_a"]["error"]["ename"] == "Interrupted"
     assert record["steps"]["train"]["status"] == "skipped"

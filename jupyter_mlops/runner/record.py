@@ -8,6 +8,7 @@ PUBLIC_KEYS = (
     "id",
     "notebook",
     "status",
+    "error",  # why the run as a whole failed (could not start, process died, cluster lost)
     "parameters",
     "started_at",
     "finished_at",
