@@ -139,8 +139,13 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
         except InvalidInput as exc:
             name = os.environ.get(EXECUTOR_ENV, "").strip().lower()
             return {"executor": {"name": name, "error": str(exc)}, "cluster": None}
-        cluster = self.cluster or (None if default.local else default)
+        cluster = self._cluster(default)
         return {"executor": default.shown(), "cluster": cluster.shown() if cluster else None}
+
+    def _cluster(self, default: Any) -> Any:
+        """The Dask cluster a run may ask for: the configured one, else the default
+        executor when that is Dask; None when there is none."""
+        return self.cluster or (None if default.local else default)
 
     def executor_named(self, name: str | None) -> Any:
         """The ``ExecutorSpec`` a run request names: ``local``, ``dask`` (the configured
@@ -153,8 +158,7 @@ class MlopsService(RunOperations, RegistryOperations, ScheduleOperations, Verify
             return ExecutorSpec()
         if name != "dask":
             raise InvalidInput(f"'executor' must be 'local' or 'dask', got {name!r}")
-        default = self.executor or resolve_executor()
-        cluster = self.cluster or (None if default.local else default)
+        cluster = self._cluster(self.executor or resolve_executor())
         if cluster is None:
             raise InvalidInput(
                 "'executor': 'dask' needs a Dask cluster in the server settings "

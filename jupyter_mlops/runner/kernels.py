@@ -84,6 +84,8 @@ class KernelSlot:
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in this slot's own thread (made on first use), waiting for it."""
         with self._home_lock:
+            if self.closed:  # no thread (and no client) made again for a slot shut down
+                raise RuntimeError("this kernel slot was shut down")
             if self._home is None:
                 self._home = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{self.index}")
             home = self._home
