@@ -10,7 +10,7 @@ import * as path from 'path';
 
 import { flowNotebook } from './notebooks';
 
-const PANEL_ID = 'jupyter-mlops:panel';
+import { PANEL_ID } from './panel';
 const SCREENSHOTS = process.env.MLOPS_SCREENSHOTS === '1';
 const IMAGES = path.resolve(__dirname, '..', '..', 'docs', 'images');
 const EXAMPLE = path.resolve(

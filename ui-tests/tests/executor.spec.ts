@@ -5,45 +5,12 @@
  * run sent there fails with the run-level error. No mocks.
  */
 import { expect, test } from '@jupyterlab/galata';
-import { Locator, Page } from '@playwright/test';
 
 import { code, notebook } from './notebooks';
-
-const PANEL_ID = 'jupyter-mlops:panel';
-const RUN_TIMEOUT = 90_000;
+import { openPanel, runAndWait } from './panel';
 
 test.setTimeout(240_000);
 test.use({ autoGoto: true });
-
-async function openPanel(page: Page): Promise<Locator> {
-  const tab = page.locator(
-    `.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="${PANEL_ID}"]`
-  );
-  await expect(tab).toBeVisible();
-  if (!(await tab.getAttribute('class'))?.includes('lm-mod-current')) {
-    await tab.click();
-  }
-  const panel = page.locator(`[id="${PANEL_ID}"]`);
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-/** Start a run from the panel; wait until it ends with `status`. */
-async function runAndWait(panel: Locator, status: string): Promise<string> {
-  const runStatus = panel.locator('.jp-mlops-run-status');
-  const before = (await runStatus.count())
-    ? await runStatus.getAttribute('data-run')
-    : null;
-  await panel.locator('.jp-mlops-run-button').click();
-  await expect(runStatus).toHaveAttribute('data-run', /.+/);
-  if (before) {
-    await expect(runStatus).not.toHaveAttribute('data-run', before);
-  }
-  await expect(runStatus).toHaveAttribute('data-status', status, {
-    timeout: RUN_TIMEOUT
-  });
-  return (await runStatus.getAttribute('data-run'))!;
-}
 
 test.describe('Where a run executes', () => {
   test('the Run section shows the executor and offers the configured cluster', async ({

@@ -12,28 +12,14 @@ import {
   flowNotebook,
   untaggedNotebook
 } from './notebooks';
+import { RUN_TIMEOUT, openPanel, runAndWait } from './panel';
 
-const PANEL_ID = 'jupyter-mlops:panel';
 const SCREENSHOTS = process.env.MLOPS_SCREENSHOTS === '1';
 const IMAGES = path.resolve(__dirname, '..', '..', 'docs', 'images');
-const RUN_TIMEOUT = 90_000;
 
 // Runs and publishes take seconds each on a busy machine.
 test.setTimeout(300_000);
 test.use({ autoGoto: true });
-
-async function openPanel(page: Page): Promise<Locator> {
-  const tab = page.locator(
-    `.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="${PANEL_ID}"]`
-  );
-  await expect(tab).toBeVisible();
-  if (!(await tab.getAttribute('class'))?.includes('lm-mod-current')) {
-    await tab.click();
-  }
-  const panel = page.locator(`[id="${PANEL_ID}"]`);
-  await expect(panel).toBeVisible();
-  return panel;
-}
 
 /** Upload a notebook and open it with the panel showing. */
 async function openNotebook(
@@ -57,22 +43,6 @@ function step(panel: Locator, name: string): Locator {
 
 function node(panel: Locator, name: string): Locator {
   return panel.locator(`.jp-mlops-dag-node[data-step="${name}"]`);
-}
-
-async function runAndWait(panel: Locator, status = 'succeeded') {
-  const runStatus = panel.locator('.jp-mlops-run-status');
-  const before = (await runStatus.count())
-    ? await runStatus.getAttribute('data-run')
-    : null;
-  await panel.locator('.jp-mlops-run-button').click();
-  await expect(runStatus).toHaveAttribute('data-run', /.+/);
-  if (before) {
-    await expect(runStatus).not.toHaveAttribute('data-run', before);
-  }
-  await expect(runStatus).toHaveAttribute('data-status', status, {
-    timeout: RUN_TIMEOUT
-  });
-  return (await runStatus.getAttribute('data-run'))!;
 }
 
 async function setParameter(panel: Locator, name: string, value: string) {

@@ -2,6 +2,8 @@ import { expect, test } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
 import * as path from 'path';
 
+import { PANEL_ID, openPanel } from './panel';
+
 /** The example notebook of the repository, compiled by the real server. */
 const EXAMPLE = path.resolve(
   __dirname,
@@ -10,8 +12,6 @@ const EXAMPLE = path.resolve(
   'examples',
   'wine_classifier.ipynb'
 );
-
-const PANEL_ID = 'jupyter-mlops:panel';
 
 /**
  * Match an MLOps REST endpoint, whatever its query string (JupyterLab adds a
@@ -26,18 +26,6 @@ function panelTab(page: Page) {
   return page.locator(
     `.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="${PANEL_ID}"]`
   );
-}
-
-/** Open the MLOps panel by clicking its tab (if it is not open yet). */
-async function openPanel(page: Page) {
-  const tab = panelTab(page);
-  await expect(tab).toBeVisible();
-  if (!(await tab.getAttribute('class'))?.includes('lm-mod-current')) {
-    await tab.click();
-  }
-  const panel = page.locator(`[id="${PANEL_ID}"]`);
-  await expect(panel).toBeVisible();
-  return panel;
 }
 
 test.describe('MLOps side panel', () => {

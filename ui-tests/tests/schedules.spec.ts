@@ -8,7 +8,7 @@ import { expect, test } from '@jupyterlab/galata';
 
 import { code, notebook } from './notebooks';
 
-const PANEL_ID = 'jupyter-mlops:panel';
+import { PANEL_ID } from './panel';
 
 test.setTimeout(300_000);
 test.use({ autoGoto: true });

@@ -8,8 +8,8 @@ import { Locator, Page } from '@playwright/test';
 import * as path from 'path';
 
 import { notebook } from './notebooks';
+import { openPanel } from './panel';
 
-const PANEL_ID = 'jupyter-mlops:panel';
 const SCREENSHOTS = process.env.MLOPS_SCREENSHOTS === '1';
 const IMAGES = path.resolve(__dirname, '..', '..', 'docs', 'images');
 const RUN_TIMEOUT = 120_000;
@@ -60,19 +60,6 @@ function sectionsNotebook(): string {
 }
 
 const STEPS = ['load-data', 'transform', 'report'];
-
-async function openPanel(page: Page): Promise<Locator> {
-  const tab = page.locator(
-    `.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="${PANEL_ID}"]`
-  );
-  await expect(tab).toBeVisible();
-  if (!(await tab.getAttribute('class'))?.includes('lm-mod-current')) {
-    await tab.click();
-  }
-  const panel = page.locator(`[id="${PANEL_ID}"]`);
-  await expect(panel).toBeVisible();
-  return panel;
-}
 
 /**
  * Open a notebook without starting a kernel in the browser (runs and

@@ -3,19 +3,6 @@ import * as React from 'react';
 
 import { IExecutorInfo, IServerInfo } from '../api';
 
-/**
- * `url` without any `user:password@` part and without its query string
- * (the server already strips them; never show credentials).
- */
-export function withoutCredentials(url: string): string {
-  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/.exec(url);
-  if (!match) {
-    return url;
-  }
-  const host = match[2].slice(match[2].lastIndexOf('@') + 1);
-  return `${match[1]}${host}${match[3].split('?')[0]}`;
-}
-
 /** One line saying where a run executes, and its tooltip. */
 function describe(
   executor: IExecutorInfo,
@@ -26,12 +13,10 @@ function describe(
     return { text, title: text };
   }
   if (executor.name === 'dask') {
-    let text = trans.__(
-      'Runs on Dask at %1',
-      withoutCredentials(executor.scheduler ?? '?')
-    );
+    // the server shows addresses without credentials (ExecutorSpec.shown)
+    let text = trans.__('Runs on Dask at %1', executor.scheduler ?? '?');
     if (executor.artifacts) {
-      text += ` · ${trans.__('artifacts %1', withoutCredentials(executor.artifacts))}`;
+      text += ` · ${trans.__('artifacts %1', executor.artifacts)}`;
     }
     return {
       text,
