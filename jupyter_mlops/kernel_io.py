@@ -48,7 +48,8 @@ def begin_step() -> None:
 # Values the last step in this kernel produced: variable -> (digest, reference, step number).
 # Held weakly where the type allows (``del big_df`` in a later step frees it) and forgotten
 # as soon as the next step starts, so nothing here outlives its usefulness.
-_RESIDENT: dict[str, tuple[str, Callable[[], Any], int, str]] = {}  # ..., artifact path
+# The artifact path is kept for outputs written in the background (None: already written).
+_RESIDENT: dict[str, tuple[str, Callable[[], Any], int, str | None]] = {}
 _STEPS = 0  # steps started in this kernel
 _CLEAN: set[str] | None = None  # names bound before the previous step's inputs were
 
@@ -88,8 +89,9 @@ def load_inputs(
         if value is not None and namespace.get(name, _MISSING) is value:
             reuse[name] = value
     if reuse:  # background writes must be complete before the step may change (an alias of) it
-        for _digest, _ref, _step, written in _RESIDENT.values():
-            _readable(Path(written))
+        for _digest, _ref, _step, writing in _RESIDENT.values():
+            if writing is not None:
+                _readable(Path(writing))
     _RESIDENT.clear()
     _STEPS += 1
     if _CLEAN is not None:
@@ -170,7 +172,8 @@ def save_outputs(
         try:
             record["outputs"][name] = dump(value, artifacts, background=True)
             entry = record["outputs"][name]
-            _RESIDENT[name] = (entry["digest"], _reference(value), _STEPS, entry["path"])
+            writing = entry["path"] if entry.get("pending") else None
+            _RESIDENT[name] = (entry["digest"], _reference(value), _STEPS, writing)
         except SerializationError as exc:
             users = ", ".join(repr(s) for s in consumers.get(name, [])) or "a later step"
             raise PassError(
@@ -200,6 +203,29 @@ def save_outputs(
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh)
     os.replace(tmp, manifest)
+
+
+# -- what the generated cells call --------------------------------------------------------
+# IPython tokenizes a cell's Python source before running it, in Python: a call with a dozen
+# literals costs ≈ 1.5 ms, more than the work it asks for. So the generated cells pass their
+# arguments as one JSON document in one string literal (one token, parsed in C).
+
+
+def cell_reads(spec: str) -> None:
+    """Start recording the step's reads: ``{"base", "exclude", "declared"}``."""
+    args = json.loads(spec)
+    kernel_reads.start(args["base"], args["exclude"], args["declared"])
+
+
+def cell_inputs(spec: str) -> None:
+    """:func:`load_inputs` into the calling cell's globals: ``{"inputs", "keep"}``."""
+    args = json.loads(spec)
+    load_inputs(sys._getframe(1).f_globals, args["inputs"], keep=args["keep"])
+
+
+def cell_outputs(spec: str) -> None:
+    """:func:`save_outputs` from the calling cell's globals (its keyword arguments)."""
+    save_outputs(sys._getframe(1).f_globals, **json.loads(spec))
 
 
 def _metric_value(name: str, value: Any, step: str) -> float | int | bool | None:

@@ -19,7 +19,6 @@ import hashlib
 import os
 import sys
 import time
-import weakref
 from typing import Any
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -107,21 +106,37 @@ def _default_prefixes() -> frozenset[str]:
     return _defaults[1]
 
 
-def _default_exclusions() -> list[str]:
-    import site
-    import sysconfig
+_environment_paths: tuple[str, ...] | None = None
 
+
+def _installation_paths() -> tuple[str, ...]:
+    """The Python installation's folders (worked out once per kernel: they do not change
+    while it runs, and ``sysconfig.get_paths()`` alone costs ≈ 0.3 ms)."""
+    global _environment_paths
+    if _environment_paths is None:
+        import site
+        import sysconfig
+
+        _environment_paths = (
+            sys.prefix,
+            sys.exec_prefix,
+            sys.base_prefix,
+            sys.base_exec_prefix,
+            *sysconfig.get_paths().values(),
+            *(site.getsitepackages() if hasattr(site, "getsitepackages") else []),
+            site.getusersitepackages() if hasattr(site, "getusersitepackages") else "",
+            os.path.dirname(os.path.abspath(__file__)),  # jupyter_mlops itself
+        )
+    return _environment_paths
+
+
+def _default_exclusions() -> list[str]:
+    """The installation's folders, system folders, and the folders of Jupyter, IPython and
+    caches (the environment variables naming those are read again for every step)."""
     home = os.path.expanduser("~")
     env = os.environ.get
     found = [
-        sys.prefix,
-        sys.exec_prefix,
-        sys.base_prefix,
-        sys.base_exec_prefix,
-        *sysconfig.get_paths().values(),
-        *(site.getsitepackages() if hasattr(site, "getsitepackages") else []),
-        site.getusersitepackages() if hasattr(site, "getusersitepackages") else "",
-        os.path.dirname(os.path.abspath(__file__)),  # jupyter_mlops itself
+        *_installation_paths(),
         *_SYSTEM,
         env("IPYTHONDIR") or os.path.join(home, ".ipython"),
         env("JUPYTER_CONFIG_DIR") or os.path.join(home, ".jupyter"),
@@ -206,26 +221,41 @@ def _name(path: str) -> str:
     return path
 
 
-_module_paths: dict[str, tuple[Any, str | None]] = {}  # name -> (weakref to module, .py or None)
+_modules_seen: dict[str, Any] = {}  # sys.modules when last looked at
+_module_found: dict[str, str] = {}  # module name -> its .py file under the notebook's folder
+_module_base = ""  # the folder those were worked out for
 
 
 def _module_files() -> dict[str, str]:
-    """Python modules loaded in this kernel from the notebook's folder (each module's file
-    looked at once, while the same module object stays in ``sys.modules``)."""
-    found = {}
-    for name, module in list(sys.modules.items()):
-        known = _module_paths.get(name)
-        if known is None or known[0]() is not module:
+    """Python modules loaded in this kernel from the notebook's folder.
+
+    ``sys.modules`` is looked at again only when it changed since the last step (a
+    comparison done in C), and then only its new or replaced entries: a kernel with pandas
+    or scikit-learn holds thousands of modules, and steps rarely import new ones."""
+    global _modules_seen, _module_base
+    if _module_base != _base:
+        _modules_seen, _module_base = {}, _base
+        _module_found.clear()
+    try:
+        unchanged = sys.modules == _modules_seen  # same objects: no __eq__ is called
+    except Exception:  # noqa: BLE001 - an odd object in sys.modules with a failing __eq__
+        unchanged = False
+    if not unchanged:
+        current = dict(sys.modules)
+        inside = _base + os.sep
+        for name, module in current.items():
+            if _modules_seen.get(name) is module:
+                continue
             file = getattr(module, "__file__", None)
             path = os.path.abspath(file) if isinstance(file, str) and file.endswith(".py") else None
-            try:
-                known = _module_paths[name] = (weakref.ref(module), path)
-            except TypeError:  # not weakly referable (not a module): looked at every time
-                known = (lambda: None, path)
-        path = known[1]
-        if path is not None and path.startswith(_base + os.sep) and not _excluded(path):
-            found[path] = "file"
-    return found
+            if path is not None and path.startswith(inside):
+                _module_found[name] = path
+            else:
+                _module_found.pop(name, None)
+        for name in _module_found.keys() - current.keys():
+            del _module_found[name]
+        _modules_seen = current
+    return {p: "file" for p in _module_found.values() if not _excluded(p)}
 
 
 def _declared_paths() -> dict[str, str]:

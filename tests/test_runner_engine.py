@@ -166,7 +166,8 @@ def test_a_failure_in_a_merged_cell_names_the_part_that_failed(tmp_path):
 def test_a_kernel_keeps_one_client_for_its_steps_and_no_history(tmp_path, monkeypatch):
     """A slot's client (channels, readiness check) is made once per kernel, not per step:
     six steps in one kernel check readiness once. Step kernels keep no IPython history (the
-    user's history file would fill with generated cells)."""
+    user's history file would fill with generated cells) and do not sleep before each
+    execute reply; output printed at the very end of a cell still reaches the notebook."""
     from runner_fixtures import code, write_notebook
 
     from jupyter_mlops.runner import engine, run_pipeline
@@ -182,9 +183,16 @@ def test_a_kernel_keeps_one_client_for_its_steps_and_no_history(tmp_path, monkey
     cells = [code("x0 = 1", "parameters")]
     cells += [code(f"x{i} = x{i - 1} + 1", f"step:s{i}") for i in range(1, 6)]
     cells.append(code("history = int(get_ipython().history_manager.enabled)", "step:s6"))
-    cells.append(code("x5\nhistory", "metrics"))
+    cells.append(code("reply_sleep = get_ipython().kernel._execute_sleep", "step:s7"))
+    cells.append(code("for i in range(3000):\n    print('line', i)\nprint('the end')", "step:s8"))
+    cells.append(code("x5\nhistory\nreply_sleep", "metrics"))
     nb = write_notebook(tmp_path / "chain.ipynb", cells)
     run = run_pipeline(nb, store=tmp_path / "store", jobs=1, report="none")
     assert run.record["status"] == "succeeded", run.record
-    assert run.record["metrics"] == {"x5": 6, "history": 0}
+    assert run.record["metrics"] == {"x5": 6, "history": 0, "reply_sleep": 0.0}
     assert len(checks) == 1  # jobs=1: one kernel
+    executed = json.loads((run.store / "runs" / run.id / "s8.ipynb").read_text())
+    printed = "".join(
+        "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+    )
+    assert printed.endswith("line 2999\nthe end\n")

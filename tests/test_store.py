@@ -175,9 +175,11 @@ def test_runs_are_listed_in_one_query_with_paging(tmp_path: Path) -> None:
         assert [r["id"] for r in db.list_runs("/nb1.ipynb", limit=2)] == [ids[5], ids[3]]
 
 
-def test_a_batch_is_one_transaction_that_commits_or_rolls_back_whole(tmp_path: Path) -> None:
-    """The scheduler records a pass of cached steps in one batch: the writes inside join one
-    transaction (one commit, not one per step and event), and a failure undoes all of them."""
+def test_a_batch_is_one_commit_that_keeps_each_finished_write(tmp_path: Path) -> None:
+    """The scheduler records a pass (steps finished, cached, started) in one batch: the
+    writes inside join one transaction (one commit, not one per step and event). Each
+    write stands on its own: an exception after some of them keeps them (a step that
+    finished stays recorded), and a write that fails half-way leaves nothing of itself."""
     with Store.open(tmp_path / "store") as db:
         run_id = db.create_run("/nb.ipynb", "0" * 64, {}, ["a", "b", "c"], {})
         statements: list[str] = []
@@ -191,11 +193,14 @@ def test_a_batch_is_one_transaction_that_commits_or_rolls_back_whole(tmp_path: P
         assert {s["status"] for s in db.get_run(run_id)["steps"].values()} == {"cached"}
         seen = len(db.events(run_id))
         with pytest.raises(RuntimeError), db.batch():
-            db.update_step(run_id, "a", status="failed")
-            db.add_event(run_id, "step", {"step": "a", "status": "failed"})
-            raise RuntimeError("stop")
-        assert db.get_run(run_id)["steps"]["a"]["status"] == "cached"
+            db.update_step(run_id, "a", status="succeeded")
+            with db.transaction() as raw:  # half of a two-statement write, then a failure
+                raw.execute("UPDATE steps SET status = 'failed' WHERE name = 'b'")
+                raise RuntimeError("stop")
+        steps = db.get_run(run_id)["steps"]
+        assert (steps["a"]["status"], steps["b"]["status"]) == ("succeeded", "cached")
         assert len(db.events(run_id)) == seen
+        assert not db._db.in_transaction
         db.release_run(run_id)
 
 

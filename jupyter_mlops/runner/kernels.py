@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,16 +38,24 @@ def kernel_env(kernel_name: str = "") -> dict[str, str]:
     return env
 
 
+# Options for an IPython kernel that runs steps headless:
+# - no input history: generated cells would fill the user's IPython history, parallel kernels
+#   would contend for its SQLite file, and each cell would pay 1-3 ms for it;
+# - no 0.5 ms sleep before each execute reply (ipykernel's ``Kernel._execute_sleep``, for
+#   clients that stop reading at the reply): nbclient reads IOPub up to the request's
+#   "idle", which the kernel publishes after the cell's output, so nothing is lost. The
+#   sleep costs ≈ 1 ms per cell (timer granularity), three times per step.
+IPYTHON_KERNEL_OPTIONS = ("--HistoryManager.enabled=False", "--Kernel._execute_sleep=0")
+
+
 def kernel_arguments(km: Any) -> list[str]:
-    """Extra command-line options for an IPython kernel: no input history (a headless step
-    kernel would fill the user's IPython history with generated cells, contend for its
-    SQLite file with the other kernels, and pay 1-3 ms per cell for it). Other kernels:
-    none."""
+    """Extra command-line options for the kernel: :data:`IPYTHON_KERNEL_OPTIONS` for an
+    IPython kernel, none for others."""
     try:
         argv = km.kernel_spec.argv
     except Exception:  # noqa: BLE001 - a missing kernelspec is reported by start_kernel
         return []
-    return ["--HistoryManager.enabled=False"] if any("ipykernel" in a for a in argv) else []
+    return list(IPYTHON_KERNEL_OPTIONS) if any("ipykernel" in a for a in argv) else []
 
 
 class KernelSlot:
@@ -79,22 +87,30 @@ class KernelSlot:
         self._lock = threading.Lock()
         self.client: dict[str, Any] = {}  # the steps' kernel client (see engine.py)
         self._home: ThreadPoolExecutor | None = None
+        self._home_thread: int | None = None  # its thread's ident
         self._home_lock = threading.Lock()
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` in this slot's own thread (made on first use), waiting for it."""
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``fn(*args)`` in this slot's own thread (made on first use)."""
         with self._home_lock:
             if self.closed:  # no thread (and no client) made again for a slot shut down
                 raise RuntimeError("this kernel slot was shut down")
             if self._home is None:
                 self._home = ThreadPoolExecutor(1, thread_name_prefix=f"kernel-{self.index}")
-            home = self._home
-        return home.submit(fn, *args).result()
+                self._home_thread = self._home.submit(threading.get_ident).result()
+            return self._home.submit(fn, *args)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in this slot's own thread, waiting for it (at once when called
+        from that thread)."""
+        if threading.get_ident() == self._home_thread:
+            return fn(*args)
+        return self.submit(fn, *args).result()
 
     def _close_home(self) -> None:
         """Close the steps' client and the home thread's event loop, then the thread."""
         with self._home_lock:
-            home, self._home = self._home, None
+            home, self._home, self._home_thread = self._home, None, None
         if home is None:
             return
         home.submit(_close_client_and_loop, self.client).result()

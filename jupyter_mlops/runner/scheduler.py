@@ -85,6 +85,13 @@ class Scheduler:
         self.on_event = on_event or (lambda kind, step, info: None)
         self.run_dir = store.run_dir(run_id)
         self.states = {step.name: StepState() for step in pipeline.steps}
+        self._downstream: dict[str, list[str]] = {name: [] for name in self.states}
+        for step in pipeline.steps:
+            for upstream in step.upstream:
+                self._downstream[upstream].append(step.name)
+        # pending steps worth looking at in the next pass: those whose upstream steps
+        # changed status since (a pass then costs nothing for steps still waiting)
+        self._check: set[str] = set(self.states)
         self.slots: list[KernelSlot] = []
         self.cancelled = threading.Event()
         self._setup_code = [normalize_code(s) for s in pipeline.setup_sources]
@@ -182,6 +189,7 @@ class Scheduler:
         """
         pending = [s.name for s in self.pipeline.steps]
         futures: dict[Future[StepError | None], str] = {}
+        done: set[Future[StepError | None]] = set()
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
             try:
                 while pending or futures:
@@ -192,16 +200,18 @@ class Scheduler:
                         for name in pending:
                             self._set(name, "skipped")
                         return
-                    self._reap(wait=False)
-                    self._confirm_saved(final=False)
-                    # one commit for all the records this pass makes (a re-run of a long
-                    # pipeline marks every step cached in a single pass)
+                    # one commit for all the records of this pass, made once the next steps
+                    # are on their way (a re-run of a long pipeline marks every step cached
+                    # in a single pass; in a chain, the next step starts before the commit)
                     with self.store.batch():
-                        progressed = self._dispatch(pending, futures, pool)
-                    if futures:
-                        done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
                         for future in done:
                             self._finish(futures.pop(future), future)
+                        self._reap(wait=False)
+                        self._confirm_saved(final=False)
+                        progressed = self._dispatch(pending, futures, pool) or bool(done)
+                    done = set()
+                    if futures:
+                        done, _ = wait(list(futures), timeout=0.2, return_when=FIRST_COMPLETED)
                     elif not progressed:
                         break
             finally:
@@ -235,6 +245,8 @@ class Scheduler:
     ) -> bool:
         progressed = False
         for name in list(pending):
+            if name not in self._check:
+                continue
             step = self.pipeline.step(name)
             upstream = [self.states[u].status for u in step.upstream]
             if any(s in ("failed", "skipped") for s in upstream):
@@ -247,10 +259,12 @@ class Scheduler:
                 progressed = True
                 continue
             if not all(s in ("succeeded", "cached") for s in upstream):
+                self._check.discard(name)
                 continue
             inputs = self._input_entries(step)
-            key = self._key(step, inputs)
-            self.states[name].key = key
+            if self.states[name].key is None:  # kept while the step waits for a free job
+                self.states[name].key = self._key(step, inputs)
+            key = self.states[name].key
             if self.states[name].reason is None:
                 hit, self.states[name].reason = self._cache_decision(step, key)
                 if hit is not None:
@@ -263,9 +277,27 @@ class Scheduler:
                 continue
             pending.remove(name)
             self._prewarm(len(pending))
-            futures[pool.submit(self._in_worker, self._execute, step, slot, inputs)] = name
+            state = self.states[name]
+            state.slot, state.started = slot, time.monotonic()
+            futures[self._submit(pool, step, slot, inputs)] = name
+            self._set(name, "running", started_at=utcnow(), kernel=self._kernel_label(slot))
             progressed = True
         return progressed
+
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        step: Step,
+        slot: KernelSlot,
+        inputs: dict[str, dict[str, Any]],
+    ) -> Future[StepError | None]:
+        """Start the step in its kernel slot's own thread, where the slot's kernel client
+        lives (no hand-over through a pool thread)."""
+        return slot.submit(self._in_worker, self._execute, step, slot, inputs)
+
+    def _kernel_label(self, slot: KernelSlot) -> str:
+        """What a running step's record says about where it runs."""
+        return f"kernel-{slot.index}"
 
     def _cache_decision(self, step: Step, key: str) -> tuple[dict[str, Any] | None, str]:
         """A usable cache entry (or None) and why the step is cached or must run."""
@@ -369,9 +401,9 @@ class Scheduler:
     def _execute(
         self, step: Step, slot: KernelSlot, inputs: dict[str, dict[str, Any]]
     ) -> StepError | None:
-        """Worker thread: build the step notebook and run it in ``slot``."""
+        """The slot's thread: build the step notebook and run it in ``slot`` (the step is
+        recorded as running by the scheduler's thread)."""
         state = self.states[step.name]
-        state.slot = slot
         values = {p: self.parameters[p] for p in step.params_read if p in self.parameters}
         hidden = {k: v for k, v in values.items() if k in self.secrets}
         plan = StepPlan(
@@ -389,8 +421,6 @@ class Scheduler:
             watch=(self.options.cwd, self._not_data(), self._declared_reads(step)),
         )
         state.plan = plan
-        state.started = time.monotonic()
-        self._set(step.name, "running", started_at=utcnow(), kernel=f"kernel-{slot.index}")
         if self.cancelled.is_set():
             return StepError(None, "Cancelled", "the run was cancelled")
         nb = build_step_notebook(self.pipeline, plan)
@@ -457,6 +487,7 @@ class Scheduler:
             }
             if pending:  # consumers may start (they read the staging copy); the record
                 state.status = "succeeded"  # says 'succeeded' once the outputs exist
+                self._check.update(self._downstream[name])
                 self._unsaved[name] = (pending, slot, fields)
             else:
                 self._set(name, "succeeded", **fields)
@@ -576,6 +607,7 @@ class Scheduler:
 
     def _set(self, name: str, status: str, **fields: Any) -> None:
         self.states[name].status = status
+        self._check.update(self._downstream[name])
         self.store.update_step(self.run_id, name, status=status, **fields)
         info = {"status": status}
         info.update({k: v for k, v in fields.items() if k in ("duration_s", "notebook", "error")})

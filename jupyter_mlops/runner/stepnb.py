@@ -22,6 +22,7 @@ part whose call the traceback points at (:func:`failed_part`).
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -136,18 +137,19 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     cells = nb["cells"]
     cells.append(
         _code_cell(
-            "from _jupyter_mlops_kernel.kernel_io import begin_step as _mlops_begin_step\n"
-            "_mlops_begin_step()",
+            f"{_import('begin_step', '_mlops_begin_step')}\n_mlops_begin_step()",
             ["mlops-prelude"],
             None,
             "prelude",
         )
     )
     if plan.watch is not None:  # record the files the step reads (setup cells included)
+        base, exclude, declared = plan.watch
+        spec = {"base": base, "exclude": exclude, "declared": declared}
         cells.append(
             _code_cell(
-                "from _jupyter_mlops_kernel.kernel_reads import start as _mlops_watch_reads\n"
-                f"_mlops_watch_reads(*{plan.watch!r})",
+                f"{_import('cell_reads', '_mlops_watch_reads')}\n"
+                f"_mlops_watch_reads({json_literal(spec)})",
                 ["mlops-reads"],
                 None,
                 "reads",
@@ -182,10 +184,11 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     for index, source in zip(pipeline.setup_cells, pipeline.setup_sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
     # always (also with no inputs): it clears what earlier steps left in a shared kernel
+    spec = {"inputs": plan.inputs, "keep": list(plan.parameters)}
     cells.append(
         _code_cell(
-            "from _jupyter_mlops_kernel.kernel_io import load_inputs as _mlops_load_inputs\n"
-            f"_mlops_load_inputs(None, {plan.inputs!r}, keep={list(plan.parameters)!r})",
+            f"{_import('cell_inputs', '_mlops_load_inputs')}\n"
+            f"_mlops_load_inputs({json_literal(spec)})",
             ["mlops-inputs"],
             None,
             "inputs",
@@ -193,20 +196,20 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     )
     for index, source in zip(plan.step.cells, plan.step.sources, strict=False):
         cells.append(_code_cell(source, _tags(pipeline, index), index))
+    spec = {
+        "step": plan.step.name,
+        "outputs": plan.outputs,
+        "consumers": plan.consumers,
+        "metrics": plan.metrics,
+        "example": plan.example,
+        "environment": plan.environment,
+        "artifacts": plan.artifacts,
+        "manifest": plan.manifest,
+    }
     cells.append(
         _code_cell(
-            "from _jupyter_mlops_kernel.kernel_io import save_outputs as _mlops_save_outputs\n"
-            "_mlops_save_outputs(\n"
-            "    None,\n"
-            f"    step={plan.step.name!r},\n"
-            f"    outputs={plan.outputs!r},\n"
-            f"    consumers={plan.consumers!r},\n"
-            f"    metrics={plan.metrics!r},\n"
-            f"    example={plan.example!r},\n"
-            f"    environment={plan.environment!r},\n"
-            f"    artifacts={plan.artifacts!r},\n"
-            f"    manifest={plan.manifest!r},\n"
-            ")",
+            f"{_import('cell_outputs', '_mlops_save_outputs')}\n"
+            f"_mlops_save_outputs({json_literal(spec, lines=True)})",
             ["mlops-outputs"],
             None,
             "outputs",
@@ -214,3 +217,21 @@ def build_step_notebook(pipeline: Pipeline, plan: StepPlan) -> Any:
     )
     nb["cells"] = _merged(cells)
     return nbformat.from_dict(nb)
+
+
+def _import(name: str, alias: str) -> str:
+    return f"from _jupyter_mlops_kernel.kernel_io import {name} as {alias}"
+
+
+def json_literal(value: dict[str, Any], lines: bool = False) -> str:
+    """``value`` as JSON in a Python string literal: a raw triple-quoted one that shows the
+    document as it is (with ``lines``, one key per line), else (it holds three quotes in a
+    row) an escaped one. IPython tokenizes either as a single token."""
+    if lines:  # ASCII only (\uXXXX escapes), like json.dumps
+        items = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
+        text = "{\n" + items + "\n}"
+    else:
+        text = json.dumps(value)
+    if "'''" not in text:
+        return f"r'''{text}'''"
+    return repr(text)

@@ -444,27 +444,45 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``).
 
-        Inside another transaction of the same thread (e.g. a :meth:`batch`), it joins that
-        one: its writes commit or roll back with it."""
+        Inside another transaction of the same thread (e.g. a :meth:`batch`), it is a
+        savepoint of that one: its writes all stay or all go (an error rolls back only
+        them), and they are committed or rolled back with the outer transaction."""
         if self.readonly:
             raise InvalidInput(f"the store {self.root} was opened for reading only")
         with self._lock:  # reentrant: the outer transaction's thread holds it
+            nested = self._db.in_transaction
+            self._db.execute("SAVEPOINT part" if nested else "BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK TO part" if nested else "ROLLBACK")
+                if nested:
+                    self._db.execute("RELEASE part")
+                raise
+            self._db.execute("RELEASE part" if nested else "COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[sqlite3.Connection]:
+        """Group the writes made inside into one transaction (one commit, one fsync): e.g.
+        the records and events of a series of cached steps. Each write inside stands on
+        its own: what was written before an exception is committed all the same (the
+        record of a step that finished is kept). Other threads' writes wait for it."""
+        if self.readonly:
+            raise InvalidInput(f"the store {self.root} was opened for reading only")
+        with self._lock:
             if self._db.in_transaction:
                 yield self._db
                 return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def batch(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        """Group the writes made inside into one transaction (one commit, one fsync):
-        e.g. the records and events of a series of cached steps. Other threads' writes wait
-        for it to end."""
-        return self.transaction()
+            finally:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -291,11 +290,17 @@ class DaskScheduler(Scheduler):
         return why
 
     # -- executing one step ------------------------------------------------------------------
+    def _submit(self, pool: Any, step: Any, slot: Any, inputs: dict[str, Any]) -> Any:
+        """A pool thread waits for the step's task on the cluster."""
+        return pool.submit(self._in_worker, self._execute, step, slot, inputs)
+
+    def _kernel_label(self, slot: Any) -> str:
+        return "dask"
+
     def _execute(self, step: Any, slot: Any, inputs: dict[str, dict[str, Any]]) -> StepError | None:
         from ..stepnb import StepPlan
 
         state = self.states[step.name]
-        state.slot = slot
         values = {p: self.parameters[p] for p in step.params_read if p in self.parameters}
         hidden = {k: v for k, v in values.items() if k in self.secrets}
         manifest_path = self.run_dir / f"{step.name}.manifest.json"
@@ -305,8 +310,6 @@ class DaskScheduler(Scheduler):
             example=self._example_for(step), environment=self._is_model_step(step),
             artifacts=str(self.store.artifacts), manifest=str(manifest_path),
         )  # fmt: skip
-        state.started = time.monotonic()
-        self._set(step.name, "running", started_at=utcnow(), kernel="dask")
         if self.cancelled.is_set():
             return StepError(None, "Cancelled", "the run was cancelled")
         if self.run_error is not None:  # nothing more is submitted to a lost scheduler
