@@ -279,12 +279,12 @@ class Scheduler:
             self._prewarm(len(pending))
             state = self.states[name]
             state.slot, state.started = slot, time.monotonic()
-            futures[self._submit(pool, step, slot, inputs)] = name
+            futures[self._start_step(pool, step, slot, inputs)] = name
             self._set(name, "running", started_at=utcnow(), kernel=self._kernel_label(slot))
             progressed = True
         return progressed
 
-    def _submit(
+    def _start_step(
         self,
         pool: ThreadPoolExecutor,
         step: Step,

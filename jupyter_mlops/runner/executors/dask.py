@@ -290,7 +290,7 @@ class DaskScheduler(Scheduler):
         return why
 
     # -- executing one step ------------------------------------------------------------------
-    def _submit(self, pool: Any, step: Any, slot: Any, inputs: dict[str, Any]) -> Any:
+    def _start_step(self, pool: Any, step: Any, slot: Any, inputs: dict[str, Any]) -> Any:
         """A pool thread waits for the step's task on the cluster."""
         return pool.submit(self._in_worker, self._execute, step, slot, inputs)
 
