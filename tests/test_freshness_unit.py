@@ -133,3 +133,39 @@ def test_removed_appeared_listing_and_ttl(tmp_path: Path) -> None:
     assert stale_reason(manifest, str(tmp_path), 50.0)[0].startswith(
         "cache entry expired (cache:ttl=50 s, 10"
     )
+
+
+STEPS = """
+import json, sys, types
+from jupyter_mlops import kernel_reads
+base = sys.argv[1]
+seen = []
+def step(code):
+    kernel_reads.start(base, [], [])
+    exec(code, {})
+    seen.append(sorted(p for p in kernel_reads.collect()["paths"] if p.endswith('.py')))
+step("import helper_a")
+step("pass")                       # nothing new: helper_a is still loaded, still counts
+step("import helper_b")            # a module imported by a later step
+step("import sys; del sys.modules['helper_a']")
+step("import sys, types; m = types.ModuleType('helper_b'); "
+     "m.__file__ = sys.argv[1] + '/other.py'; sys.modules['helper_b'] = m")
+print(json.dumps(seen))
+"""
+
+
+def test_modules_of_the_notebook_folder_are_followed_from_step_to_step(tmp_path: Path) -> None:
+    """The recorder looks at ``sys.modules`` again only when it changed: a module imported,
+    removed or replaced under its name between two steps of one kernel is noticed."""
+    for name in ("helper_a", "helper_b", "other"):
+        (tmp_path / f"{name}.py").write_text("X = 1\n")
+    env = {**cli_env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), cli_env()["PYTHONPATH"]])}
+    out = subprocess.run([sys.executable, "-c", STEPS, str(tmp_path)], env=env,
+                         capture_output=True, text=True, check=True, cwd=tmp_path)  # fmt: skip
+    assert json.loads(out.stdout) == [
+        ["helper_a.py"],
+        ["helper_a.py"],
+        ["helper_a.py", "helper_b.py"],
+        ["helper_b.py"],
+        ["other.py"],
+    ]

@@ -196,3 +196,33 @@ def test_a_kernel_keeps_one_client_for_its_steps_and_no_history(tmp_path, monkey
         "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
     )
     assert printed.endswith("line 2999\nthe end\n")
+
+
+def test_generated_cells_carry_any_path_as_data(tmp_path):
+    """Generated cells pass their arguments as JSON in one string literal (IPython tokenizes
+    Python literals slowly): a folder name with quotes, three in a row, a backslash and
+    non-ASCII letters still arrives exactly, in a real kernel."""
+    from runner_fixtures import code, write_notebook
+
+    from jupyter_mlops.compiler import compile_notebook
+    from jupyter_mlops.runner.execute import execute_step_notebook
+    from jupyter_mlops.runner.kernels import KernelSlot
+    from jupyter_mlops.runner.stepnb import build_step_notebook
+
+    odd = tmp_path / "it's a '''quoted''' \\ fólder"
+    odd.mkdir()
+    nb = write_notebook(tmp_path / "p.ipynb", [code("y = 41 + 1", "step:a")])
+    pipeline = compile_notebook(str(nb))
+    plan = _plan(pipeline, "a", watch=(str(odd), [str(odd)], []), outputs=["y"],
+                 artifacts=str(odd / "art"), manifest=str(odd / "m.json"))  # fmt: skip
+    step_nb = build_step_notebook(pipeline, plan)
+    assert "quoted" in step_nb.cells[-1].source and "r'''" not in step_nb.cells[-1].source
+    slot = KernelSlot(0, "python3", str(tmp_path), tmp_path / "k.log", str(tmp_path / "k"))
+    try:
+        error = execute_step_notebook(slot, step_nb, tmp_path / "a.ipynb", tmp_path / "a.log",
+                                      60, threading.Event())  # fmt: skip
+    finally:
+        slot.shutdown()
+    assert error is None
+    manifest = json.loads((odd / "m.json").read_text())
+    assert Path(manifest["outputs"]["y"]["path"]).parent.parent == odd / "art"
