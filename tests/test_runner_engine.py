@@ -226,3 +226,76 @@ def test_generated_cells_carry_any_path_as_data(tmp_path):
     assert error is None
     manifest = json.loads((odd / "m.json").read_text())
     assert Path(manifest["outputs"]["y"]["path"]).parent.parent == odd / "art"
+
+
+DIE_SOON = "import os, time\ntime.sleep(0.2)\nos._exit(1)"
+
+
+def test_a_kernel_killed_by_a_cell_sent_ahead_is_blamed_on_that_cell(tmp_path):
+    """Each cell's execute request is sent while the cell before it runs, so a kernel that
+    dies in a cell may take the "idle" of the cell before along, and nbclient then reports
+    the death on that earlier cell. The cell whose request was never answered is the one
+    named and marked. Made certain here: the first cell stops the kernel from publishing
+    its status (so its own "idle" never leaves) and the second one ends the process (after
+    a moment: its reply must have left the kernel, see ``SendAhead``)."""
+    from runner_fixtures import code, run_json, write_notebook
+
+    stall = "get_ipython().kernel._publish_status = lambda *args, **kwargs: None"
+    nb = write_notebook(
+        tmp_path / "p.ipynb",
+        [code("x = 1", "step:a"), code(stall, "step:b"), code(DIE_SOON)],
+    )
+    rc, record, err = run_json(str(nb), "--store", str(tmp_path / "s"))
+    assert rc == 1, err
+    error = record["steps"]["b"]["error"]
+    assert (error["cell"], error["ename"], error["generated"]) == (2, "DeadKernelError", None)
+    executed = json.loads(Path(record["steps"]["b"]["notebook"]).read_text())
+    failed = [c for c in executed["cells"] if c["metadata"]["papermill"]["status"] == "failed"]
+    assert [c["metadata"]["mlops"]["source_cell"] for c in failed] == [2]
+
+
+def test_cells_are_sent_ahead_and_a_failure_stops_the_queue(tmp_path):
+    """The next cell's request leaves before the current cell's reply arrives (the kernel
+    runs a step's cells back to back). A cell that fails makes the kernel drop the request
+    queued behind it: the step's outputs are not saved, and the next step in the same kernel
+    is not confused by the dropped request's messages."""
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from nbclient import NotebookClient
+    from runner_fixtures import code, write_notebook
+
+    from jupyter_mlops.runner import run_pipeline
+
+    events: list[tuple[str, str]] = []
+    send, poll = AsyncKernelClient.execute, NotebookClient._async_poll_for_reply
+
+    def sending(self, code, *args, **kwargs):
+        msg_id = send(self, code, *args, **kwargs)
+        events.append(("sent", msg_id))
+        return msg_id
+
+    async def replied(self, msg_id, *args, **kwargs):
+        reply = await poll(self, msg_id, *args, **kwargs)
+        events.append(("replied", msg_id))
+        return reply
+
+    nb = write_notebook(
+        tmp_path / "p.ipynb",
+        [
+            code("import time\ntime.sleep(0.3)\nx = 1", "step:a"),
+            code("y = 2\nraise ValueError('no')", "step:b"),
+            code("z = 3", "step:c"),
+        ],
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(AsyncKernelClient, "execute", sending)
+        mp.setattr(NotebookClient, "_async_poll_for_reply", replied)
+        run = run_pipeline(nb, store=tmp_path / "s", jobs=1, report="none")
+    record = run.to_dict()
+    assert {n: s["status"] for n, s in record["steps"].items()} == {
+        "a": "succeeded", "b": "failed", "c": "succeeded"}  # fmt: skip
+    assert record["steps"]["b"]["error"]["ename"] == "ValueError"
+    run_dir = tmp_path / "s" / "runs" / run.id
+    assert not (run_dir / "b.manifest.json").exists()
+    # step a: the second request (the sleeping cell) left before the first one's reply came
+    sent = [m for kind, m in events if kind == "sent"]
+    assert events.index(("sent", sent[1])) < events.index(("replied", sent[0]))

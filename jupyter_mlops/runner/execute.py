@@ -84,7 +84,8 @@ def execute_step_notebook(
         return StepError(cell, exc.ename, _first_line(exc.evalue), generated)
     except Exception as exc:  # noqa: BLE001 - dead kernel, timeout, cancellation, ZMQ errors
         _write_partial(holder.get("nb"), output_path)
-        cell, generated = _running_cell(output_path)
+        running = holder.get("running")  # the engine knows; else papermill's last start
+        cell, generated = _running_cell(output_path, running)
         if timed_out.is_set():
             error = StepError(
                 cell, "StepTimeout", f"the step ran longer than {timeout:g} s", generated
@@ -102,7 +103,7 @@ def execute_step_notebook(
                 if slot.startup_problem():
                     name, detail = "KernelEnvironmentError", slot.startup_problem()
             error = StepError(cell, name, detail, generated)
-        _mark_error(output_path, error)
+        _mark_error(output_path, error, running)
         slot.kill()
         return error
     finally:
@@ -225,33 +226,33 @@ def _unfinished(executed: Any) -> StepError | None:
     return None
 
 
-def _last_started(nb: dict[str, Any]) -> dict[str, Any] | None:
-    """The last cell papermill started (it was executing when the kernel went away)."""
-    started = [
-        c
-        for c in nb.get("cells", [])
-        if c.get("metadata", {}).get("papermill", {}).get("start_time")
-    ]
+def _last_started(nb: dict[str, Any], running: int | None) -> dict[str, Any] | None:
+    """The cell that was executing when the kernel went away: ``running`` (an index) when
+    known, else the last cell papermill started."""
+    cells = nb.get("cells", [])
+    if running is not None and 0 <= running < len(cells):
+        return cells[running]
+    started = [c for c in cells if c.get("metadata", {}).get("papermill", {}).get("start_time")]
     return started[-1] if started else None
 
 
-def _running_cell(output_path: Path) -> tuple[int | None, str | None]:
-    """The cell that was executing when the kernel went away, from papermill's marks."""
+def _running_cell(output_path: Path, running: int | None) -> tuple[int | None, str | None]:
+    """The origin of the cell that was executing when the kernel went away."""
     try:
         nb = json.loads(output_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None, None
-    cell = _last_started(nb)
+    cell = _last_started(nb, running)
     return (None, None) if cell is None else _origin(cell)
 
 
-def _mark_error(output_path: Path, error: StepError) -> None:
+def _mark_error(output_path: Path, error: StepError, running: int | None) -> None:
     """Record a kernel-level failure in the executed notebook, like papermill does for cells."""
     try:
         nb = json.loads(output_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    cell = _last_started(nb)
+    cell = _last_started(nb, running)
     if cell is None:
         return
     meta = cell.setdefault("metadata", {}).setdefault("papermill", {})
