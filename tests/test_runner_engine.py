@@ -228,22 +228,18 @@ def test_generated_cells_carry_any_path_as_data(tmp_path):
     assert Path(manifest["outputs"]["y"]["path"]).parent.parent == odd / "art"
 
 
-DIE_SOON = "import os, time\ntime.sleep(0.2)\nos._exit(1)"
-
-
 def test_a_kernel_killed_by_a_cell_sent_ahead_is_blamed_on_that_cell(tmp_path):
-    """Each cell's execute request is sent while the cell before it runs, so a kernel that
-    dies in a cell may take the "idle" of the cell before along, and nbclient then reports
-    the death on that earlier cell. The cell whose request was never answered is the one
-    named and marked. Made certain here: the first cell stops the kernel from publishing
-    its status (so its own "idle" never leaves) and the second one ends the process (after
-    a moment: its reply must have left the kernel, see ``SendAhead``)."""
+    """Each cell's execute request is sent as soon as the cell before it is answered, so a
+    kernel that dies at once in a cell may take the "idle" of the cell before along, and
+    nbclient then reports the death on that earlier cell. The cell whose request was never
+    answered is the one named and marked. Made certain here: the first cell stops the kernel
+    from publishing its status (its own "idle" never leaves), the second ends the process."""
     from runner_fixtures import code, run_json, write_notebook
 
     stall = "get_ipython().kernel._publish_status = lambda *args, **kwargs: None"
     nb = write_notebook(
         tmp_path / "p.ipynb",
-        [code("x = 1", "step:a"), code(stall, "step:b"), code(DIE_SOON)],
+        [code("x = 1", "step:a"), code(stall, "step:b"), code("import os\nos._exit(1)")],
     )
     rc, record, err = run_json(str(nb), "--store", str(tmp_path / "s"))
     assert rc == 1, err
@@ -255,10 +251,10 @@ def test_a_kernel_killed_by_a_cell_sent_ahead_is_blamed_on_that_cell(tmp_path):
 
 
 def test_cells_are_sent_ahead_and_a_failure_stops_the_queue(tmp_path):
-    """The next cell's request leaves before the current cell's reply arrives (the kernel
-    runs a step's cells back to back). A cell that fails makes the kernel drop the request
-    queued behind it: the step's outputs are not saved, and the next step in the same kernel
-    is not confused by the dropped request's messages."""
+    """The next cell's request leaves as soon as the current cell is answered, before
+    nbclient is done with that cell (its last output, its "idle"). A cell that fails is
+    followed by no request: the step's outputs are not saved, and the next step runs in
+    the same kernel as usual."""
     from jupyter_client.asynchronous.client import AsyncKernelClient
     from nbclient import NotebookClient
     from runner_fixtures import code, write_notebook
