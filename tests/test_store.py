@@ -177,9 +177,9 @@ def test_runs_are_listed_in_one_query_with_paging(tmp_path: Path) -> None:
 
 def test_a_batch_is_one_commit_that_keeps_each_finished_write(tmp_path: Path) -> None:
     """The scheduler records a pass (steps finished, cached, started) in one batch: the
-    writes inside join one transaction (one commit, not one per step and event). Each
-    write stands on its own: an exception after some of them keeps them (a step that
-    finished stays recorded), and a write that fails half-way leaves nothing of itself."""
+    writes inside join one transaction (one commit, not one per step and event). An
+    exception from elsewhere keeps the writes made before it (a step that finished stays
+    recorded); one from a write itself rolls the batch back (nothing half-written)."""
     with Store.open(tmp_path / "store") as db:
         run_id = db.create_run("/nb.ipynb", "0" * 64, {}, ["a", "b", "c"], {})
         statements: list[str] = []
@@ -192,13 +192,17 @@ def test_a_batch_is_one_commit_that_keeps_each_finished_write(tmp_path: Path) ->
         assert statements.count("COMMIT") == 1 and statements.count("BEGIN IMMEDIATE") == 1
         assert {s["status"] for s in db.get_run(run_id)["steps"].values()} == {"cached"}
         seen = len(db.events(run_id))
-        with pytest.raises(RuntimeError), db.batch():
+        with pytest.raises(RuntimeError), db.batch():  # e.g. a listener that broke
             db.update_step(run_id, "a", status="succeeded")
+            raise RuntimeError("stop")
+        assert db.get_run(run_id)["steps"]["a"]["status"] == "succeeded"
+        with pytest.raises(RuntimeError), db.batch():
+            db.update_step(run_id, "b", status="succeeded")
             with db.transaction() as raw:  # half of a two-statement write, then a failure
-                raw.execute("UPDATE steps SET status = 'failed' WHERE name = 'b'")
+                raw.execute("UPDATE steps SET status = 'failed' WHERE name = 'c'")
                 raise RuntimeError("stop")
         steps = db.get_run(run_id)["steps"]
-        assert (steps["a"]["status"], steps["b"]["status"]) == ("succeeded", "cached")
+        assert (steps["b"]["status"], steps["c"]["status"]) == ("cached", "cached")
         assert len(db.events(run_id)) == seen
         assert not db._db.in_transaction
         db.release_run(run_id)

@@ -335,6 +335,7 @@ class Store:
         self.migrated: list[int] = []  # schema versions this open applied
         self._db = db
         self._lock = threading.RLock()
+        self._write_failed = False  # a write inside the current batch raised
         self._run_locks: dict[str, int] = {}
         self._bases = {root.absolute(), root.resolve()}
 
@@ -444,45 +445,48 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``/``ROLLBACK``).
 
-        Inside another transaction of the same thread (e.g. a :meth:`batch`), it is a
-        savepoint of that one: its writes all stay or all go (an error rolls back only
-        them), and they are committed or rolled back with the outer transaction."""
+        Inside another transaction of the same thread (e.g. a :meth:`batch`), it joins that
+        one: its writes commit or roll back with it."""
         if self.readonly:
             raise InvalidInput(f"the store {self.root} was opened for reading only")
         with self._lock:  # reentrant: the outer transaction's thread holds it
-            nested = self._db.in_transaction
-            self._db.execute("SAVEPOINT part" if nested else "BEGIN IMMEDIATE")
+            if self._db.in_transaction:
+                try:
+                    yield self._db
+                except BaseException:
+                    self._write_failed = True  # the batch must not commit half of it
+                    raise
+                return
+            self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK TO part" if nested else "ROLLBACK")
-                if nested:
-                    self._db.execute("RELEASE part")
+                self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("RELEASE part" if nested else "COMMIT")
+            self._db.execute("COMMIT")
 
     @contextmanager
     def batch(self) -> Iterator[sqlite3.Connection]:
         """Group the writes made inside into one transaction (one commit, one fsync): e.g.
-        the records and events of a series of cached steps. Each write inside stands on
-        its own: what was written before an exception is committed all the same (the
-        record of a step that finished is kept). Other threads' writes wait for it."""
+        the records and events of the steps one pass of the scheduler finished, cached and
+        started. An exception from elsewhere (a listener, a bug) keeps the writes made
+        before it: each is a record of something that happened (a step that finished stays
+        recorded). One from a write rolls them all back: nothing half-written is kept.
+        Other threads' writes wait for the batch to end."""
         if self.readonly:
             raise InvalidInput(f"the store {self.root} was opened for reading only")
         with self._lock:
             if self._db.in_transaction:
                 yield self._db
                 return
+            self._write_failed = False
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            finally:
-                try:
-                    self._db.execute("COMMIT")
-                except sqlite3.Error:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
+            except BaseException:
+                self._db.execute("ROLLBACK" if self._write_failed else "COMMIT")
+                raise
+            self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
