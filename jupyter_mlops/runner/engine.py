@@ -107,7 +107,7 @@ class WarmKernelClient(PapermillNotebookClient):
 
     def execute(self, **kwargs: Any) -> Any:
         """``PapermillNotebookClient.execute``, minus the second kernel_info round trip, and
-        with each cell's execute request sent while the cell before it runs
+        with each cell's execute request sent as soon as the cell before it is answered
         (:class:`SendAhead`)."""
         self.reset_execution_trackers()
         try:
@@ -149,6 +149,8 @@ class WarmKernelClient(PapermillNotebookClient):
 
 @dataclass(frozen=True)
 class Request:
+    """One execute request nbclient makes for a notebook."""
+
     cell: int  # index in the notebook
     source: str
     stop_on_error: bool
@@ -165,7 +167,12 @@ class SendAhead:
     failed cell is never followed by another; and there is never more than one request
     unanswered, so a kernel that dies is known to have died in that one (:meth:`running`),
     even if it took the previous cell's "idle" with it. A request that does not match the
-    plan is sent as asked, and nothing is sent ahead any more."""
+    plan is sent as asked, and nothing is sent ahead any more.
+
+    Left as it is: if nbclient gives up on a cell whose reply said "ok" (its "idle" does not
+    come within ``iopub_timeout``, or its output cannot be processed), the request already
+    sent for the next cell still runs in the kernel, although the executed notebook shows
+    that cell as not run; the step fails either way."""
 
     def __init__(self, kc: Any, requests: list[Request]) -> None:
         self._kc = kc
@@ -174,6 +181,7 @@ class SendAhead:
         self._planned = True
         self._waiting: tuple[int, str] | None = None  # (plan index, msg_id) to be answered
         self._ahead: str | None = None  # msg_id of the request sent for the next one
+        self._history = True  # nbclient's store_history, for the requests sent ahead
         self._unanswered: dict[str, int | None] = {}  # msg_id -> notebook cell
         self.shell_channel = _Replies(kc.shell_channel, self._replied)
 
@@ -190,6 +198,7 @@ class SendAhead:
             ahead if ahead is not None else self._send(self._requests[index].cell, code, **kwargs)
         )
         self._waiting = (index, msg_id)
+        self._history = kwargs.get("store_history", True)
         return msg_id
 
     def running(self) -> int | None:
@@ -209,7 +218,7 @@ class SendAhead:
         goes_on = status == "ok" or (status == "error" and not self._requests[index].stop_on_error)
         if self._planned and goes_on and index + 1 < len(self._requests):
             after = self._requests[index + 1]
-            self._ahead = self._send(after.cell, after.source, store_history=True,
+            self._ahead = self._send(after.cell, after.source, store_history=self._history,
                                      stop_on_error=after.stop_on_error)  # fmt: skip
 
     def _send(self, cell: int | None, code: str, **kwargs: Any) -> str:

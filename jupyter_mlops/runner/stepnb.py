@@ -12,7 +12,7 @@ cells, which ``mlops.generated`` names: ``prelude``, ``reads``, ``parameters``,
 ``injected-parameters``, ``secrets``, ``inputs``, ``outputs``). Generated cells depend on no
 name a user can rebind (not even ``globals``).
 
-Each cell costs a round trip to the kernel (≈ 12 ms with ipykernel 7), so generated code
+Each cell costs a round trip to the kernel (≈ 7 ms with ipykernel 7), so generated code
 that runs back to back shares one cell: the prelude and the reads always, the secrets and
 the inputs when no parameters or setup cells come between them. ``mlops.parts`` lists what a
 merged cell does and ``mlops.generated`` names its last part; a failure is attributed to the
