@@ -104,6 +104,19 @@ def _plan(pipeline, name, **overrides):
     return StepPlan(**fields)
 
 
+def _run_in_a_kernel(step_nb, tmp_path):
+    """Execute a step notebook in a new kernel slot (shut down after); its StepError."""
+    from jupyter_mlops.runner.execute import execute_step_notebook
+    from jupyter_mlops.runner.kernels import KernelSlot
+
+    slot = KernelSlot(0, "python3", str(tmp_path), tmp_path / "k.log", str(tmp_path / "k"))
+    try:
+        return execute_step_notebook(slot, step_nb, tmp_path / "a.ipynb", tmp_path / "a.log",
+                                     60, threading.Event())  # fmt: skip
+    finally:
+        slot.shutdown()
+
+
 def test_generated_code_run_back_to_back_shares_one_cell(tmp_path):
     """A cell is a round trip to the kernel: a step with no parameters or setup cells runs
     in three cells (prelude + reads + inputs, the step's code, outputs), and an input that
@@ -143,8 +156,6 @@ def test_a_failure_in_a_merged_cell_names_the_part_that_failed(tmp_path):
     from runner_fixtures import code, write_notebook
 
     from jupyter_mlops.compiler import compile_notebook
-    from jupyter_mlops.runner.execute import execute_step_notebook
-    from jupyter_mlops.runner.kernels import KernelSlot
     from jupyter_mlops.runner.stepnb import build_step_notebook
 
     nb = write_notebook(tmp_path / "p.ipynb", [code("y = 1", "step:a")])
@@ -153,12 +164,7 @@ def test_a_failure_in_a_merged_cell_names_the_part_that_failed(tmp_path):
                  artifacts=str(tmp_path / "art"), manifest=str(tmp_path / "m.json"))  # fmt: skip
     step_nb = build_step_notebook(pipeline, plan)
     assert step_nb.cells[0].metadata.mlops.parts == ["prelude", "reads", "inputs"]
-    slot = KernelSlot(0, "python3", str(tmp_path), tmp_path / "k.log", str(tmp_path / "k"))
-    try:
-        error = execute_step_notebook(slot, step_nb, tmp_path / "a.ipynb", tmp_path / "a.log",
-                                      60, threading.Event())  # fmt: skip
-    finally:
-        slot.shutdown()
+    error = _run_in_a_kernel(step_nb, tmp_path)
     assert error is not None and error.ename == "TypeError"
     assert (error.cell, error.generated) == (None, "reads")
 
@@ -205,8 +211,6 @@ def test_generated_cells_carry_any_path_as_data(tmp_path):
     from runner_fixtures import code, write_notebook
 
     from jupyter_mlops.compiler import compile_notebook
-    from jupyter_mlops.runner.execute import execute_step_notebook
-    from jupyter_mlops.runner.kernels import KernelSlot
     from jupyter_mlops.runner.stepnb import build_step_notebook
 
     odd = tmp_path / "it's a '''quoted''' \\ fólder"
@@ -217,12 +221,7 @@ def test_generated_cells_carry_any_path_as_data(tmp_path):
                  artifacts=str(odd / "art"), manifest=str(odd / "m.json"))  # fmt: skip
     step_nb = build_step_notebook(pipeline, plan)
     assert "quoted" in step_nb.cells[-1].source and "r'''" not in step_nb.cells[-1].source
-    slot = KernelSlot(0, "python3", str(tmp_path), tmp_path / "k.log", str(tmp_path / "k"))
-    try:
-        error = execute_step_notebook(slot, step_nb, tmp_path / "a.ipynb", tmp_path / "a.log",
-                                      60, threading.Event())  # fmt: skip
-    finally:
-        slot.shutdown()
+    error = _run_in_a_kernel(step_nb, tmp_path)
     assert error is None
     manifest = json.loads((odd / "m.json").read_text())
     assert Path(manifest["outputs"]["y"]["path"]).parent.parent == odd / "art"

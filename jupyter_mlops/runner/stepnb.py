@@ -229,7 +229,8 @@ def json_literal(value: dict[str, Any], lines: bool = False) -> str:
     """``value`` as JSON in a Python string literal: a raw triple-quoted one that shows the
     document as it is (with ``lines``, one key per line), else (it holds three quotes in a
     row) an escaped one. IPython tokenizes either as a single token."""
-    if lines:  # ASCII only (\uXXXX escapes), like json.dumps
+    # json.dumps writes ASCII only (other characters as \u escapes)
+    if lines:
         items = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items())
         text = "{\n" + items + "\n}"
     else:
